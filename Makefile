@@ -1,0 +1,37 @@
+# ViT from Scratch: make setup | course | test | lint | bench
+# Everything runs inside .venv (created on first use). Variables: PYTHON (the interpreter that
+# creates the venv), PROFILE (auto|smoke|cpu|gpu) and DATASET (auto|cifar10|shapes) for `course`.
+
+PYTHON ?= python3
+VENV ?= .venv
+PY := $(VENV)/bin/python
+PROFILE ?= auto
+DATASET ?= auto
+STAMP := $(VENV)/.installed
+
+.PHONY: setup course test lint bench clean
+
+setup: $(STAMP)
+
+$(STAMP): pyproject.toml
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --upgrade pip
+	$(PY) -m pip install -e ".[dev]"
+	$(PY) -m ipykernel install --sys-prefix --name python3 --display-name "Python 3 (course)"
+	touch $(STAMP)
+
+course: setup
+	$(PY) -m course_lib.run --profile $(PROFILE) --dataset $(DATASET)
+
+test: setup
+	$(PY) -m pytest
+
+lint: setup
+	$(PY) -m ruff check course_lib tests notebooks
+	$(PY) -m ruff format --check course_lib tests
+
+bench: setup
+	$(PY) -m course_lib.bench --out build/bench.json
+
+clean:
+	rm -rf build

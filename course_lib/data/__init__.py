@@ -1,0 +1,34 @@
+"""Datasets as in-memory tensors, subsets, and an on-device loader with batch augmentation."""
+
+from course_lib.data.augment import AugmentConfig, BatchAugment, denormalize, normalize
+from course_lib.data.datasets import (
+    DATASETS,
+    ImageDataset,
+    ImageSplit,
+    default_data_root,
+    load_dataset,
+)
+from course_lib.data.errors import CorruptCacheError, DatasetNotFoundError
+from course_lib.data.loader import DeviceLoader, make_loaders
+from course_lib.data.shapes import SHAPES_CLASSES, make_shapes
+from course_lib.data.subsets import subset, subset_indices
+
+__all__ = [
+    "DATASETS",
+    "SHAPES_CLASSES",
+    "AugmentConfig",
+    "BatchAugment",
+    "CorruptCacheError",
+    "DatasetNotFoundError",
+    "DeviceLoader",
+    "ImageDataset",
+    "ImageSplit",
+    "default_data_root",
+    "denormalize",
+    "load_dataset",
+    "make_loaders",
+    "make_shapes",
+    "normalize",
+    "subset",
+    "subset_indices",
+]

@@ -1,0 +1,210 @@
+"""CIFAR-10 from a local copy (two layouts) or torchvision's download, with a decoded cache.
+
+Layouts looked for under the data root, in this order:
+
+1. ``cifar-10-batches-py/``: torchvision's layout (the pickled batches of the original release).
+2. ``cifar10-jpeg/{train,test}/<class>/*.jpg`` (or ``{train,test}/<class>/*.jpg`` directly in the
+   root): an ImageFolder of JPEG files, such as the course's offline copy.
+
+Decoding 60,000 JPEGs takes seconds, so the decoded arrays are cached as an ``.npz`` file with a
+SHA-256 checksum under ``<root>/cache``; the next load reads that instead.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import pickle
+import tempfile
+import zipfile
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from course_lib.data.errors import CorruptCacheError, DatasetNotFoundError
+
+TORCHVISION_DIR = "cifar-10-batches-py"
+JPEG_DIR = "cifar10-jpeg"
+_TRAIN_BATCHES = tuple(f"data_batch_{i}" for i in range(1, 6))
+_TEST_BATCH = "test_batch"
+_ARRAY_KEYS = ("x_train", "y_train", "x_test", "y_test")
+
+
+@dataclass
+class Cifar10Arrays:
+    """Decoded CIFAR-10: images uint8 ``(N, 3, 32, 32)``, labels int64 ``(N,)``."""
+
+    x_train: torch.Tensor
+    y_train: torch.Tensor
+    x_test: torch.Tensor
+    y_test: torch.Tensor
+    classes: tuple[str, ...]
+
+
+def load(root: Path, *, download: bool = True, verbose: bool = True) -> tuple[Cifar10Arrays, str]:
+    """Find CIFAR-10 under ``root`` (or download it) and return it with a description of the source.
+
+    Raises :class:`DatasetNotFoundError` naming both ways to provide it when it cannot.
+    """
+    root = Path(root)
+    found = find_local(root)
+    if found is None and download:
+        found = _download(root, verbose)
+    if found is None:
+        raise DatasetNotFoundError(_not_found_message(root, download))
+    layout, path = found
+    fingerprint = _fingerprint(layout, path)
+    cache_file = root / "cache" / f"cifar10-{layout}-{fingerprint}.npz"
+    if cache_file.exists():
+        return read_cache(cache_file), f"{layout} layout at {path} (cached decode)"
+    if verbose:
+        print(f"Decoding CIFAR-10 from {path} (once; cached to {cache_file}) ...", flush=True)
+    arrays = read_torchvision_layout(path) if layout == "torchvision" else read_jpeg_folder(path)
+    write_cache(cache_file, arrays)
+    return arrays, f"{layout} layout at {path}"
+
+
+def find_local(root: Path) -> tuple[str, Path] | None:
+    """Return ``(layout, path)`` of a local copy under ``root``, or ``None``."""
+    tv = root / TORCHVISION_DIR
+    if all((tv / name).is_file() for name in (*_TRAIN_BATCHES, _TEST_BATCH, "batches.meta")):
+        return "torchvision", tv
+    for candidate in (root / JPEG_DIR, root):
+        train, test = candidate / "train", candidate / "test"
+        if train.is_dir() and test.is_dir() and any(train.iterdir()):
+            return "jpeg", candidate
+    return None
+
+
+def _not_found_message(root: Path, download: bool) -> str:
+    tried = "torchvision's download failed (no internet?)" if download else "download=False"
+    return (
+        f"CIFAR-10 was not found under {root} and {tried}.\n"
+        "Provide it in one of two ways:\n"
+        f"  1. put a local copy under {root}: torchvision's '{TORCHVISION_DIR}/' folder, or the\n"
+        f"     JPEG ImageFolder layout '{JPEG_DIR}/train/<class>/*.jpg' and '.../test/...'\n"
+        "     (e.g. `tar -xzf cifar10-jpeg.tar.gz -C <root>/cifar10-jpeg`); set COURSE_DATA_DIR\n"
+        "     to use another folder as the data root;\n"
+        "  2. connect to the internet and load again with download=True: torchvision fetches\n"
+        "     the canonical archive (170 MB) into the data root.\n"
+        "Or use the embedded dataset: load_dataset('shapes')."
+    )
+
+
+def _download(root: Path, verbose: bool) -> tuple[str, Path] | None:
+    from torchvision.datasets import CIFAR10
+
+    try:
+        root.mkdir(parents=True, exist_ok=True)
+        if verbose:
+            print(f"CIFAR-10 not found under {root}; trying torchvision's download ...", flush=True)
+        CIFAR10(root=str(root), train=True, download=True)
+    except Exception as err:  # noqa: BLE001 - any failure means "not available"; we explain below
+        if verbose:
+            print(f"Download failed: {type(err).__name__}: {err}")
+        return None
+    return find_local(root)
+
+
+def read_torchvision_layout(folder: Path) -> Cifar10Arrays:
+    """Read torchvision's pickled batches from ``folder`` (``cifar-10-batches-py``)."""
+
+    def read_batches(names: tuple[str, ...]) -> tuple[torch.Tensor, torch.Tensor]:
+        images, labels = [], []
+        for name in names:
+            with open(folder / name, "rb") as f:
+                batch = pickle.load(f, encoding="latin1")
+            images.append(np.asarray(batch["data"], dtype=np.uint8).reshape(-1, 3, 32, 32))
+            labels.append(np.asarray(batch.get("labels", batch.get("fine_labels")), np.int64))
+        return torch.from_numpy(np.concatenate(images)), torch.from_numpy(np.concatenate(labels))
+
+    with open(folder / "batches.meta", "rb") as f:
+        classes = tuple(pickle.load(f, encoding="latin1")["label_names"])
+    x_train, y_train = read_batches(_TRAIN_BATCHES)
+    x_test, y_test = read_batches((_TEST_BATCH,))
+    return Cifar10Arrays(x_train, y_train, x_test, y_test, classes)
+
+
+def read_jpeg_folder(folder: Path) -> Cifar10Arrays:
+    """Decode ``folder/{train,test}/<class>/*.jpg`` (classes in sorted order, as ImageFolder)."""
+    classes = tuple(sorted(p.name for p in (folder / "train").iterdir() if p.is_dir()))
+    x_train, y_train = decode_split(folder / "train", classes)
+    x_test, y_test = decode_split(folder / "test", classes)
+    return Cifar10Arrays(x_train, y_train, x_test, y_test, classes)
+
+
+def decode_split(split_dir: Path, classes: tuple[str, ...]) -> tuple[torch.Tensor, torch.Tensor]:
+    from torchvision.io import ImageReadMode, decode_image
+
+    files: list[Path] = []
+    labels: list[int] = []
+    for index, name in enumerate(classes):
+        class_files = (
+            sorted((split_dir / name).glob("*.jpg")) if (split_dir / name).is_dir() else []
+        )
+        files += class_files
+        labels += [index] * len(class_files)
+    if not files:
+        raise DatasetNotFoundError(f"No JPEG files found in {split_dir}/<class>/*.jpg.")
+    images = torch.empty((len(files), 3, 32, 32), dtype=torch.uint8)
+    for i, path in enumerate(files):
+        data = torch.frombuffer(bytearray(path.read_bytes()), dtype=torch.uint8)
+        image = decode_image(data, mode=ImageReadMode.RGB)
+        if image.shape != (3, 32, 32):
+            raise ValueError(f"{path} is {tuple(image.shape)}, expected a 32x32 RGB image.")
+        images[i] = image
+    return images, torch.tensor(labels, dtype=torch.int64)
+
+
+def _fingerprint(layout: str, path: Path) -> str:
+    """A short hash of the source files' names and sizes: a changed copy gets a new cache."""
+    digest = hashlib.sha256(layout.encode())
+    for dirpath, dirnames, filenames in os.walk(path):
+        dirnames.sort()
+        for name in sorted(filenames):
+            full = Path(dirpath) / name
+            digest.update(f"{full.relative_to(path)}:{full.stat().st_size};".encode())
+    return digest.hexdigest()[:12]
+
+
+def _checksum(arrays: dict[str, np.ndarray]) -> str:
+    digest = hashlib.sha256()
+    for key in _ARRAY_KEYS:
+        digest.update(np.ascontiguousarray(arrays[key]).data)
+    return digest.hexdigest()
+
+
+def write_cache(path: Path, arrays: Cifar10Arrays) -> None:
+    """Write ``arrays`` to ``path`` atomically (temporary file, then rename) with a checksum."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    data = {key: getattr(arrays, key).numpy() for key in _ARRAY_KEYS}
+    checksum = _checksum(data)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as f:
+            np.savez(f, **data, classes=np.array(arrays.classes), sha256=np.array(checksum))
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    finally:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+
+
+def read_cache(path: Path) -> Cifar10Arrays:
+    """Read a cache written by :func:`write_cache`; raise :class:`CorruptCacheError` if it is
+    unreadable or its checksum does not match."""
+    fix = f"Delete it (rm '{path}') and load again: it is rebuilt from the source images."
+    try:
+        with np.load(path, allow_pickle=False) as npz:
+            data = {key: npz[key] for key in _ARRAY_KEYS}
+            classes = tuple(str(c) for c in npz["classes"])
+            stored = str(npz["sha256"])
+    except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile) as err:
+        raise CorruptCacheError(f"The CIFAR-10 cache {path} cannot be read ({err}). {fix}") from err
+    if _checksum(data) != stored:
+        raise CorruptCacheError(f"The CIFAR-10 cache {path} fails its checksum. {fix}")
+    tensors = {key: torch.from_numpy(value) for key, value in data.items()}
+    return Cifar10Arrays(**tensors, classes=classes)

@@ -1,0 +1,126 @@
+"""What every notebook does first and last: print where it runs, record metrics, time itself.
+
+A notebook's first code cell after ``parameters`` is::
+
+    run = start_notebook("03_vision_transformer", profile=profile, dataset=dataset,
+                         output_dir=output_dir, seed=seed)
+
+which resolves the profile and device, loads the dataset, and prints profile, device, dataset and
+library versions. Key numbers go into ``run.metrics``; ``run.finish()`` in the last cell writes
+them to ``<output_dir>/metrics.json`` (the regression tests read that file) and prints the wall
+time.
+"""
+
+from __future__ import annotations
+
+import json
+import platform
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from course_lib.data import ImageDataset, load_dataset
+from course_lib.device import get_device, resolve_profile, seed_everything
+
+
+def default_build_dir() -> Path:
+    """``build/`` in the repository that holds ``course_lib`` (else in the working folder)."""
+    repo = Path(__file__).resolve().parents[1]
+    if (repo / "pyproject.toml").is_file():
+        return repo / "build"
+    return Path.cwd() / "build"
+
+
+@dataclass
+class NotebookRun:
+    """A running notebook: its resolved settings, dataset and metrics."""
+
+    name: str
+    profile: str
+    device: torch.device
+    data: ImageDataset | None
+    output_dir: Path
+    seed: int
+    started: float = field(default_factory=time.perf_counter)
+    metrics: dict[str, Any] = field(default_factory=dict)
+
+    def choose(self, **by_profile: Any) -> Any:
+        """The value for the current profile: ``run.choose(smoke=1, cpu=5, gpu=60)``."""
+        if self.profile not in by_profile:
+            raise KeyError(f"No value given for profile {self.profile!r} (got {list(by_profile)}).")
+        return by_profile[self.profile]
+
+    @property
+    def wall_time(self) -> float:
+        return time.perf_counter() - self.started
+
+    def finish(self) -> Path:
+        """Write ``metrics.json`` and print the wall time; returns the file's path."""
+        wall = self.wall_time
+        payload = {
+            "notebook": self.name,
+            "profile": self.profile,
+            "device": str(self.device),
+            "dataset": self.data.name if self.data is not None else None,
+            "torch": torch.__version__,
+            "wall_time_s": round(wall, 2),
+            "metrics": _jsonable(self.metrics),
+        }
+        self.output_dir.mkdir(parents=True, exist_ok=True)
+        path = self.output_dir / "metrics.json"
+        path.write_text(json.dumps(payload, indent=2) + "\n")
+        print(f"Finished {self.name} (profile {self.profile}, {self.device}) in {wall:.1f} s.")
+        print(f"Metrics written to {path}")
+        return path
+
+
+def start_notebook(
+    name: str,
+    *,
+    profile: str = "auto",
+    dataset: str | None = "auto",
+    output_dir: str | Path | None = None,
+    seed: int = 0,
+    **dataset_kwargs: Any,
+) -> NotebookRun:
+    """Resolve profile and device, seed everything, load ``dataset`` (``None``: no dataset), and
+    print the run's header. ``dataset_kwargs`` go to :func:`course_lib.data.load_dataset`."""
+    device = get_device()
+    resolved = resolve_profile(profile, device)
+    seed_everything(seed)
+    out = Path(output_dir) if output_dir else default_build_dir() / "metrics" / name
+    print(f"Notebook : {name}")
+    print(f"Profile  : {resolved}" + (f" (from {profile!r})" if profile != resolved else ""))
+    print(f"Device   : {_describe_device(device)}")
+    print(f"Versions : python {platform.python_version()}, torch {torch.__version__}")
+    data = None
+    if dataset is not None:
+        data = load_dataset(dataset, seed=seed, **dataset_kwargs)
+        print(
+            f"Dataset  : {data.name}: {len(data.train)} train / {len(data.test)} test images "
+            f"of {data.image_size}x{data.image_size}, {data.num_classes} classes ({data.source})"
+        )
+    return NotebookRun(name, resolved, device, data, out, seed)
+
+
+def _describe_device(device: torch.device) -> str:
+    if device.type == "cuda":
+        return f"cuda ({torch.cuda.get_device_name(device)})"
+    if device.type == "cpu":
+        return f"cpu ({torch.get_num_threads()} threads)"
+    return str(device)
+
+
+def _jsonable(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {str(k): _jsonable(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_jsonable(v) for v in value]
+    if isinstance(value, torch.Tensor):
+        return _jsonable(value.tolist())
+    if hasattr(value, "item") and callable(value.item):  # numpy scalars
+        return value.item()
+    return value

@@ -1,0 +1,148 @@
+"""Execute the course's notebooks in order with papermill: ``python -m course_lib.run``.
+
+::
+
+    python -m course_lib.run                       # every notebook, profile auto, dataset auto
+    python -m course_lib.run --profile smoke 00    # notebooks whose name starts with "00"
+
+Each notebook is executed into ``build/<name>.ipynb`` with ``profile``, ``dataset`` and
+``output_dir`` injected into its ``parameters`` cell, writes ``build/metrics/<name>/metrics.json``
+and is rendered to ``build/<name>.html``. One line is printed per notebook; the exit status is
+non-zero, naming the notebook and the cell, when one fails.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from pathlib import Path
+
+from course_lib.data import DATASETS
+from course_lib.device import PROFILES
+from course_lib.notebook import default_build_dir
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+class NotebookFailed(RuntimeError):
+    """A notebook raised while executing; the message names the notebook and the cell."""
+
+
+def find_notebooks(selection: list[str], folder: Path) -> list[Path]:
+    """The notebooks in ``folder`` in reading order; ``selection`` holds paths or name prefixes
+    (``"03"``, ``"03_vision"``) and keeps the ones that match."""
+    every = sorted(p for p in folder.glob("[0-9][0-9]_*.ipynb"))
+    if not selection:
+        return every
+    chosen: list[Path] = []
+    for item in selection:
+        path = Path(item)
+        if path.suffix == ".ipynb" and path.is_file():
+            chosen.append(path)
+            continue
+        matches = [p for p in every if p.stem.startswith(path.stem)]
+        if not matches:
+            names = ", ".join(p.stem for p in every) or "none"
+            raise SystemExit(f"No notebook matches {item!r}. Available: {names}.")
+        chosen += matches
+    return list(dict.fromkeys(chosen))
+
+
+def execute(
+    notebook: Path,
+    build_dir: Path,
+    *,
+    profile: str,
+    dataset: str,
+    html: bool = True,
+    extra_parameters: dict | None = None,
+) -> dict:
+    """Run one notebook with papermill and return its metrics file's content."""
+    import papermill as pm
+
+    name = notebook.stem
+    metrics_dir = build_dir / "metrics" / name
+    metrics_file = metrics_dir / "metrics.json"
+    if metrics_file.exists():
+        metrics_file.unlink()
+    output = build_dir / f"{name}.ipynb"
+    parameters = {"profile": profile, "dataset": dataset, "output_dir": str(metrics_dir)}
+    parameters.update(extra_parameters or {})
+    build_dir.mkdir(parents=True, exist_ok=True)
+    try:
+        pm.execute_notebook(
+            str(notebook),
+            str(output),
+            parameters=parameters,
+            kernel_name="python3",
+            cwd=str(notebook.parent),
+            progress_bar=False,
+        )
+    except pm.PapermillExecutionError as err:
+        raise NotebookFailed(
+            f"{notebook}: cell {err.cell_index} (execution count {err.exec_count}) raised "
+            f"{err.ename}: {err.evalue}. The partly executed copy is {output}."
+        ) from err
+    if not metrics_file.is_file():
+        raise NotebookFailed(f"{notebook} ran but wrote no {metrics_file} (run.finish() missing?).")
+    if html:
+        from nbconvert import HTMLExporter
+
+        body, _ = HTMLExporter().from_filename(str(output))
+        (build_dir / f"{name}.html").write_text(body, encoding="utf-8")
+    return json.loads(metrics_file.read_text())
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        prog="python -m course_lib.run", description=__doc__.split("\n\n")[0]
+    )
+    parser.add_argument("notebooks", nargs="*", help="paths or name prefixes (default: all)")
+    parser.add_argument("--profile", default="auto", choices=("auto", *PROFILES))
+    parser.add_argument("--dataset", default="auto", choices=DATASETS)
+    parser.add_argument("--build-dir", type=Path, default=None, help="default: <repo>/build")
+    parser.add_argument("--notebook-dir", type=Path, default=REPO / "notebooks")
+    parser.add_argument("--no-html", action="store_true", help="skip the HTML rendering")
+    args = parser.parse_args(argv)
+
+    build_dir = (args.build_dir or default_build_dir()).resolve()
+    notebooks = find_notebooks(args.notebooks, args.notebook_dir)
+    if not notebooks:
+        print(f"No notebooks found in {args.notebook_dir}.", file=sys.stderr)
+        return 2
+    print(
+        f"Running {len(notebooks)} notebook(s), profile {args.profile}, dataset {args.dataset}, "
+        f"into {build_dir}",
+        flush=True,
+    )
+    for i, notebook in enumerate(notebooks, 1):
+        start = time.perf_counter()
+        try:
+            result = execute(
+                notebook,
+                build_dir,
+                profile=args.profile,
+                dataset=args.dataset,
+                html=not args.no_html,
+            )
+        except NotebookFailed as err:
+            print(
+                f"[{i}/{len(notebooks)}] {notebook.stem}: FAILED after "
+                f"{time.perf_counter() - start:.0f} s\n  {err}",
+                file=sys.stderr,
+                flush=True,
+            )
+            return 1
+        print(
+            f"[{i}/{len(notebooks)}] {notebook.stem}: ok in {time.perf_counter() - start:.0f} s "
+            f"(profile {result['profile']}, {result['device']}, dataset {result['dataset']}) "
+            f"-> {build_dir / notebook.stem}.ipynb" + ("" if args.no_html else " + .html"),
+            flush=True,
+        )
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

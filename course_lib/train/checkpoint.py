@@ -1,0 +1,91 @@
+"""Training checkpoints: written atomically, read safely (``weights_only=True``).
+
+A checkpoint is written to a temporary file in the same folder and renamed over the old one, so an
+interrupt (or a full disk) never leaves a half-written ``last.pt`` behind: the file on disk is
+always either the previous complete checkpoint or the new complete one.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import nn
+
+FORMAT = "course_lib.checkpoint/1"
+
+
+class CheckpointError(RuntimeError):
+    """A checkpoint is unreadable, incomplete, or does not fit the model."""
+
+
+def save_checkpoint(path: str | Path, state: dict[str, Any]) -> Path:
+    """Atomically write ``state`` (tensors, numbers, strings, lists, dicts) to ``path``."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as f:
+            torch.save({"format": FORMAT, **state}, f)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    finally:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+    return path
+
+
+def load_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") -> dict[str, Any]:
+    """Read a checkpoint written by :func:`save_checkpoint` with ``weights_only=True`` (no
+    arbitrary code runs). Raises :class:`CheckpointError` saying what to do when it cannot."""
+    path = Path(path)
+    if not path.is_file():
+        raise CheckpointError(f"No checkpoint at {path}.")
+    try:
+        state = torch.load(path, map_location=map_location, weights_only=True)
+    except Exception as err:  # noqa: BLE001 - torch raises many types for a damaged file
+        raise CheckpointError(
+            f"The checkpoint {path} cannot be read ({type(err).__name__}: {err}). It is damaged, "
+            "or not a course_lib checkpoint. Delete it to start again, or point to another file."
+        ) from err
+    if not isinstance(state, dict) or state.get("format") != FORMAT:
+        raise CheckpointError(
+            f"{path} is a readable file but not a {FORMAT} checkpoint. For a bare state dict use "
+            "model.load_state_dict(torch.load(path, weights_only=True))."
+        )
+    return state
+
+
+def load_model_state(model: nn.Module, state_dict: dict[str, torch.Tensor], source: str) -> None:
+    """``model.load_state_dict(state_dict, strict=True)`` with an error that lists the first
+    mismatched keys and shapes instead of PyTorch's full dump."""
+    own = model.state_dict()
+    missing = [k for k in own if k not in state_dict]
+    unexpected = [k for k in state_dict if k not in own]
+    wrong_shape = [
+        f"{k}: {tuple(state_dict[k].shape)} vs {tuple(v.shape)}"
+        for k, v in own.items()
+        if k in state_dict and tuple(state_dict[k].shape) != tuple(v.shape)
+    ]
+    if missing or unexpected or wrong_shape:
+
+        def first(items: list[str]) -> str:
+            return ", ".join(items[:5]) + (f" (+{len(items) - 5} more)" if len(items) > 5 else "")
+
+        problems = []
+        if missing:
+            problems.append(f"missing keys: {first(missing)}")
+        if unexpected:
+            problems.append(f"unexpected keys: {first(unexpected)}")
+        if wrong_shape:
+            problems.append(f"shape mismatches (checkpoint vs model): {first(wrong_shape)}")
+        raise CheckpointError(
+            f"The weights in {source} do not fit {type(model).__name__}: "
+            + "; ".join(problems)
+            + ". Build the same architecture (name and overrides) that wrote them."
+        )
+    model.load_state_dict(state_dict, strict=True)

@@ -1,0 +1,406 @@
+"""``fit`` and ``evaluate`` for any image classifier (an ``nn.Module`` returning logits).
+
+One training loop serves every notebook: AdamW with parameter groups, warmup + cosine, label
+smoothing, gradient clipping, bf16 autocast and ``torch.compile`` on CUDA, an optional EMA of the
+weights, a checkpoint after every epoch (``resume=True`` continues an interrupted run to the same
+result), a guard that stops on a NaN/inf loss, and a hook for a teacher network (distillation).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import time
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+from tqdm import tqdm
+
+from course_lib.device import autocast_dtype, get_device, seed_everything, should_compile
+from course_lib.train.checkpoint import (
+    CheckpointError,
+    load_checkpoint,
+    load_model_state,
+    save_checkpoint,
+)
+from course_lib.train.losses import ClassificationLoss
+from course_lib.train.optim import create_optimizer, warmup_cosine
+
+Batches = Iterable[tuple[torch.Tensor, torch.Tensor]]
+CHECKPOINT_NAME = "last.pt"
+
+
+class NonFiniteLossError(FloatingPointError):
+    """The training loss became NaN or infinite."""
+
+
+@dataclass
+class History:
+    """Per-epoch records: ``epoch``, ``train_loss``, ``train_acc``, ``test_loss``, ``test_acc``
+    (when a test loader is given), ``ema_test_acc`` (with EMA), ``lr``, ``epoch_time`` (s),
+    ``images_per_s``, and whatever extra callbacks add. ``history["test_acc"]`` is a column."""
+
+    records: list[dict[str, float]] = field(default_factory=list)
+
+    def __getitem__(self, key: str) -> list[float]:
+        return [r[key] for r in self.records if key in r]
+
+    def __len__(self) -> int:
+        return len(self.records)
+
+    @property
+    def last(self) -> dict[str, float]:
+        return self.records[-1] if self.records else {}
+
+    def to_dict(self) -> dict[str, list[float]]:
+        keys = dict.fromkeys(k for r in self.records for k in r)
+        return {k: self[k] for k in keys}
+
+
+def merge_logits(outputs: torch.Tensor | Sequence[torch.Tensor]) -> torch.Tensor:
+    """Logits ``(B, K)`` from a model's outputs: several heads (a tuple) are averaged."""
+    if isinstance(outputs, (tuple, list)):
+        return torch.stack([o.float() for o in outputs]).mean(dim=0)
+    return outputs
+
+
+def _autocast(device: torch.device, amp: bool | None) -> contextlib.AbstractContextManager:
+    dtype = autocast_dtype(device)
+    if amp is False or (amp is None and dtype is None):
+        return contextlib.nullcontext()
+    return torch.autocast(device.type, dtype=dtype or torch.bfloat16)
+
+
+@torch.no_grad()
+def predict(
+    model: nn.Module,
+    loader: Batches,
+    device: torch.device | str | None = None,
+    amp: bool | None = None,
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Logits ``(N, K)`` (float32, CPU) and labels ``(N,)`` over ``loader`` in eval mode."""
+    device = torch.device(device) if device is not None else next(model.parameters()).device
+    was_training = model.training
+    model.eval()
+    logits, labels = [], []
+    try:
+        for x, y in loader:
+            with _autocast(device, amp):
+                out = merge_logits(model(x.to(device, non_blocking=True)))
+            logits.append(out.float().cpu())
+            labels.append(y.cpu())
+    finally:
+        model.train(was_training)
+    return torch.cat(logits), torch.cat(labels)
+
+
+@torch.no_grad()
+def evaluate(
+    model: nn.Module,
+    loader: Batches,
+    device: torch.device | str | None = None,
+    amp: bool | None = None,
+) -> dict[str, float]:
+    """Mean cross-entropy ``loss`` and top-1 ``acc`` (in [0, 1]) of ``model`` over ``loader``."""
+    device = torch.device(device) if device is not None else next(model.parameters()).device
+    was_training = model.training
+    model.eval()
+    loss_sum = torch.zeros((), device=device, dtype=torch.float64)
+    correct = torch.zeros((), device=device, dtype=torch.int64)
+    seen = 0
+    try:
+        for x, y in loader:
+            x, y = x.to(device, non_blocking=True), y.to(device, non_blocking=True)
+            with _autocast(device, amp):
+                logits = merge_logits(model(x)).float()
+            loss_sum += F.cross_entropy(logits, y, reduction="sum").double()
+            correct += (logits.argmax(dim=-1) == y).sum()
+            seen += y.shape[0]
+    finally:
+        model.train(was_training)
+    if seen == 0:
+        raise ValueError("evaluate() got an empty loader.")
+    return {"loss": loss_sum.item() / seen, "acc": correct.item() / seen}
+
+
+def fit(
+    model: nn.Module,
+    train_loader: Batches,
+    test_loader: Batches | None = None,
+    *,
+    epochs: int,
+    lr: float = 1e-3,
+    weight_decay: float = 0.05,
+    betas: tuple[float, float] = (0.9, 0.999),
+    warmup_epochs: float = 1.0,
+    min_lr_ratio: float = 0.01,
+    label_smoothing: float = 0.0,
+    grad_clip: float | None = None,
+    criterion: Callable[..., torch.Tensor] | None = None,
+    teacher: nn.Module | None = None,
+    ema_decay: float | None = None,
+    amp: bool | None = None,
+    compile: bool | None = None,
+    device: torch.device | str | None = None,
+    checkpoint_dir: str | Path | None = None,
+    resume: bool = False,
+    seed: int = 0,
+    progress: bool = True,
+    verbose: bool = True,
+    nan_check_every: int | None = None,
+    on_epoch_end: Callable[[nn.Module, dict[str, float]], None] | None = None,
+) -> History:
+    """Train ``model`` for ``epochs`` epochs on ``train_loader``; evaluate on ``test_loader``
+    after each epoch. Returns the :class:`History`.
+
+    ``train_loader`` yields ``(inputs (B, C, H, W), targets)`` with targets ``(B,)`` labels or
+    ``(B, K)`` soft targets; a :class:`~course_lib.data.DeviceLoader` is re-seeded per epoch.
+
+    - ``criterion(outputs, targets)``: defaults to cross-entropy with ``label_smoothing``.
+    - ``teacher``: a frozen network run under ``no_grad`` on the same (augmented) batch; its logits
+      reach ``criterion(outputs, targets, teacher_outputs=...)``, which must set
+      ``uses_teacher = True`` (the distillation hook).
+    - ``amp`` / ``compile``: ``None`` follows :mod:`course_lib.device` (bf16 and compile on CUDA).
+    - ``checkpoint_dir``: write ``last.pt`` there after every epoch; ``resume=True`` continues from
+      it (same arguments required), giving the same result as an uninterrupted run.
+    - ``nan_check_every``: check the loss for NaN/inf every this many steps (default: every step
+      on the CPU, every 25 on a GPU to avoid synchronising); the error names the first bad step.
+    - ``on_epoch_end(model, record)``: may add entries to the epoch's record (e.g. gate values).
+    """
+    device = torch.device(device) if device is not None else get_device()
+    criterion = criterion if criterion is not None else ClassificationLoss(label_smoothing)
+    uses_teacher = bool(getattr(criterion, "uses_teacher", False))
+    if teacher is not None and not uses_teacher:
+        raise ValueError(
+            "A teacher was given but the criterion ignores it. Pass a distillation criterion that "
+            "accepts teacher_outputs= (and sets uses_teacher = True), or drop the teacher."
+        )
+    if uses_teacher and teacher is None:
+        raise ValueError(
+            "The criterion is a distillation loss but no teacher was given: pass teacher=<a "
+            "trained model>, or use distillation type 'none'."
+        )
+    if epochs < 1:
+        raise ValueError(f"epochs must be >= 1, got {epochs}.")
+    steps_per_epoch = len(train_loader)  # type: ignore[arg-type]
+    if steps_per_epoch == 0:
+        raise ValueError("The training loader yields no batch: check its size and batch_size.")
+
+    seed_everything(seed)
+    model.to(device)
+    optimizer = create_optimizer(model, lr, weight_decay, betas)
+    scheduler = warmup_cosine(
+        optimizer, round(warmup_epochs * steps_per_epoch), epochs * steps_per_epoch, min_lr_ratio
+    )
+    ema = _make_ema(model, ema_decay)
+    if teacher is not None:
+        teacher.to(device).eval().requires_grad_(False)
+    history = History()
+    start_epoch = 0
+    ckpt_path = Path(checkpoint_dir) / CHECKPOINT_NAME if checkpoint_dir is not None else None
+    if resume and ckpt_path is not None and ckpt_path.exists():
+        start_epoch = _restore(ckpt_path, epochs, model, optimizer, scheduler, ema, history, device)
+        if verbose:
+            print(f"Resumed from {ckpt_path}: {start_epoch}/{epochs} epochs already done.")
+    forward = _maybe_compile(model, device, compile)
+    nan_every = nan_check_every or (1 if device.type == "cpu" else 25)
+
+    for epoch in range(start_epoch, epochs):
+        if hasattr(train_loader, "set_epoch"):
+            train_loader.set_epoch(epoch)
+        model.train()
+        start = time.perf_counter()
+        loss_sum = torch.zeros((), device=device, dtype=torch.float64)
+        correct = torch.zeros((), device=device, dtype=torch.int64)
+        first_bad = torch.full((), -1, device=device, dtype=torch.int64)
+        seen = 0
+        bar = tqdm(
+            total=steps_per_epoch,
+            desc=f"epoch {epoch + 1}/{epochs}",
+            disable=not progress,
+            leave=False,
+            mininterval=2.0,
+        )
+        try:
+            for step, (x, y) in enumerate(train_loader):
+                x, y = x.to(device, non_blocking=True), y.to(device, non_blocking=True)
+                with _autocast(device, amp):
+                    outputs = forward(x)
+                    if teacher is not None:
+                        with torch.no_grad():
+                            teacher_out = teacher(x)
+                        loss = criterion(outputs, y, teacher_outputs=teacher_out)
+                    else:
+                        loss = criterion(outputs, y)
+                bad = ~torch.isfinite(loss.detach())
+                first_bad = torch.where(bad & (first_bad < 0), step, first_bad)
+                if (step + 1) % nan_every == 0 or step + 1 == steps_per_epoch:
+                    _raise_if_bad(first_bad, epoch, steps_per_epoch, ckpt_path)
+                optimizer.zero_grad(set_to_none=True)
+                loss.backward()
+                if grad_clip is not None:
+                    nn.utils.clip_grad_norm_(model.parameters(), grad_clip)
+                optimizer.step()
+                scheduler.step()
+                if ema is not None:
+                    ema.update(model, step=epoch * steps_per_epoch + step)
+                batch = y.shape[0]
+                loss_sum += loss.detach().double() * batch
+                hard = y.argmax(dim=-1) if y.ndim == 2 else y
+                correct += (merge_logits(outputs).detach().argmax(dim=-1) == hard).sum()
+                seen += batch
+                bar.update(1)
+                if progress and step % 20 == 0:
+                    bar.set_postfix(loss=f"{loss.item():.3f}", refresh=False)
+        except KeyboardInterrupt:
+            bar.close()
+            where = f"; its checkpoint is {ckpt_path}" if ckpt_path and ckpt_path.exists() else ""
+            print(
+                f"Interrupted during epoch {epoch + 1}. The last completed epoch is {epoch}{where}."
+                + (
+                    " Call fit(..., resume=True) with the same arguments to continue."
+                    if where
+                    else ""
+                )
+            )
+            raise
+        bar.close()
+        if device.type == "cuda":
+            torch.cuda.synchronize(device)
+        train_time = time.perf_counter() - start
+        record: dict[str, float] = {
+            "epoch": epoch + 1,
+            "train_loss": loss_sum.item() / seen,
+            "train_acc": correct.item() / seen,
+            "lr": optimizer.param_groups[0]["lr"],
+            "epoch_time": train_time,
+            "images_per_s": seen / train_time,
+        }
+        if test_loader is not None:
+            result = evaluate(forward, test_loader, device, amp)
+            record.update(test_loss=result["loss"], test_acc=result["acc"])
+            if ema is not None:
+                record["ema_test_acc"] = evaluate(ema.module, test_loader, device, amp)["acc"]
+        if on_epoch_end is not None:
+            on_epoch_end(model, record)
+        history.records.append(record)
+        if verbose:
+            print(_format_record(record, epochs), flush=True)
+        if ckpt_path is not None:
+            _save(ckpt_path, epoch + 1, epochs, model, optimizer, scheduler, ema, history, device)
+    return history
+
+
+def _raise_if_bad(
+    first_bad: torch.Tensor,
+    epoch: int,
+    steps_per_epoch: int,
+    ckpt_path: Path | None,
+) -> None:
+    step = int(first_bad.item())
+    if step < 0:
+        return
+    saved = (
+        f" The checkpoint of epoch {epoch} in {ckpt_path} is intact."
+        if ckpt_path is not None and ckpt_path.exists()
+        else ""
+    )
+    raise NonFiniteLossError(
+        f"The training loss became NaN or infinite at epoch {epoch + 1}, step {step + 1} of "
+        f"{steps_per_epoch} (global step {epoch * steps_per_epoch + step + 1}). Training stopped."
+        f"{saved} Try a lower learning rate, gradient clipping (grad_clip=1.0), or check the "
+        "inputs for NaN/inf values."
+    )
+
+
+def _make_ema(model: nn.Module, decay: float | None) -> Any:
+    if decay is None:
+        return None
+    from timm.utils import ModelEmaV3
+
+    return ModelEmaV3(model, decay=decay)
+
+
+def _maybe_compile(model: nn.Module, device: torch.device, compile: bool | None) -> nn.Module:
+    if compile is None:
+        compile = should_compile(device)
+    return torch.compile(model) if compile else model
+
+
+def _format_record(record: dict[str, float], epochs: int) -> str:
+    text = (
+        f"epoch {int(record['epoch'])}/{epochs}  train loss {record['train_loss']:.3f} "
+        f"acc {100 * record['train_acc']:.1f}%"
+    )
+    if "test_acc" in record:
+        text += f"  test loss {record['test_loss']:.3f} acc {100 * record['test_acc']:.1f}%"
+    if "ema_test_acc" in record:
+        text += f" (EMA {100 * record['ema_test_acc']:.1f}%)"
+    return text + (
+        f"  lr {record['lr']:.2e}  {record['epoch_time']:.1f} s  {record['images_per_s']:.0f} img/s"
+    )
+
+
+def _save(
+    path: Path,
+    done: int,
+    epochs: int,
+    model: nn.Module,
+    optimizer: torch.optim.Optimizer,
+    scheduler: Any,
+    ema: Any,
+    history: History,
+    device: torch.device,
+) -> None:
+    state = {
+        "epoch": done,
+        "epochs": epochs,
+        "model": model.state_dict(),
+        "optimizer": optimizer.state_dict(),
+        "scheduler": scheduler.state_dict(),
+        "ema": ema.module.state_dict() if ema is not None else None,
+        "history": history.records,
+        "rng_cpu": torch.get_rng_state(),
+    }
+    if device.type == "cuda":
+        state["rng_cuda"] = torch.cuda.get_rng_state(device)
+    save_checkpoint(path, state)
+
+
+def _restore(
+    path: Path,
+    epochs: int,
+    model: nn.Module,
+    optimizer: torch.optim.Optimizer,
+    scheduler: Any,
+    ema: Any,
+    history: History,
+    device: torch.device,
+) -> int:
+    state = load_checkpoint(path)
+    required = ("epoch", "epochs", "model", "optimizer", "scheduler", "history", "rng_cpu")
+    missing = [k for k in required if k not in state]
+    if missing:
+        raise CheckpointError(f"{path} lacks {missing}; it was not written by fit().")
+    if state["epochs"] != epochs:
+        raise CheckpointError(
+            f"{path} belongs to a {state['epochs']}-epoch run but fit() was called with "
+            f"epochs={epochs}; the learning-rate schedule would differ. Use the same epochs, or a "
+            "new checkpoint_dir to start a new run."
+        )
+    load_model_state(model, state["model"], str(path))
+    optimizer.load_state_dict(state["optimizer"])
+    scheduler.load_state_dict(state["scheduler"])
+    if ema is not None:
+        if state.get("ema") is None:
+            raise CheckpointError(f"{path} has no EMA weights but ema_decay was given.")
+        ema.module.load_state_dict(state["ema"])
+    history.records.extend(state["history"])
+    torch.set_rng_state(state["rng_cpu"])
+    if device.type == "cuda" and "rng_cuda" in state:
+        torch.cuda.set_rng_state(state["rng_cuda"], device)
+    return int(state["epoch"])

@@ -1,0 +1,73 @@
+"""AdamW with the usual transformer parameter groups, and a warmup + cosine learning rate."""
+
+from __future__ import annotations
+
+import math
+
+import torch
+from torch import nn
+from torch.optim.lr_scheduler import LambdaLR
+
+# Learned tokens and position embeddings are looked up, not multiplied: decaying them towards
+# zero only erases what they store, so they join biases and normalisation weights without decay.
+NO_DECAY_NAME_PARTS = ("pos_embed", "cls_token", "dist_token", "reg_token")
+
+
+def no_decay(name: str, param: nn.Parameter, extra: set[str]) -> bool:
+    """Whether ``param`` should be excluded from weight decay."""
+    return (
+        param.ndim <= 1
+        or name in extra
+        or any(part in name.split(".")[-1] for part in NO_DECAY_NAME_PARTS)
+    )
+
+
+def param_groups(model: nn.Module, weight_decay: float) -> list[dict]:
+    """Two AdamW groups: weights with ``weight_decay``; norms, biases, per-channel scales,
+    tokens and position embeddings (and ``model.no_weight_decay()``, timm's convention) without.
+    """
+    extra = set(model.no_weight_decay()) if hasattr(model, "no_weight_decay") else set()
+    decay, keep = [], []
+    for name, param in model.named_parameters():
+        if not param.requires_grad:
+            continue
+        (keep if no_decay(name, param, extra) else decay).append(param)
+    return [
+        {"params": decay, "weight_decay": weight_decay},
+        {"params": keep, "weight_decay": 0.0},
+    ]
+
+
+def create_optimizer(
+    model: nn.Module,
+    lr: float,
+    weight_decay: float = 0.05,
+    betas: tuple[float, float] = (0.9, 0.999),
+) -> torch.optim.AdamW:
+    """AdamW over :func:`param_groups`; the fused CUDA kernel when the model is on a GPU."""
+    on_cuda = next(model.parameters()).is_cuda
+    return torch.optim.AdamW(
+        param_groups(model, weight_decay), lr=lr, betas=betas, fused=True if on_cuda else None
+    )
+
+
+def warmup_cosine(
+    optimizer: torch.optim.Optimizer,
+    warmup_steps: int,
+    total_steps: int,
+    min_lr_ratio: float = 0.01,
+) -> LambdaLR:
+    """Per-step schedule: linear warmup to the base learning rate over ``warmup_steps``, then a
+    cosine decay to ``min_lr_ratio`` times it at ``total_steps``. Call ``step()`` after each
+    optimizer step."""
+    if total_steps < 1:
+        raise ValueError(f"total_steps must be >= 1, got {total_steps}.")
+    warmup_steps = max(0, min(warmup_steps, total_steps - 1))
+
+    def factor(step: int) -> float:
+        if step < warmup_steps:
+            return (step + 1) / warmup_steps
+        progress = min(1.0, (step - warmup_steps) / max(1, total_steps - warmup_steps))
+        return min_lr_ratio + (1 - min_lr_ratio) * 0.5 * (1 + math.cos(math.pi * progress))
+
+    return LambdaLR(optimizer, factor)

@@ -1,0 +1,106 @@
+"""Every notebook runs end to end with the smoke profile and records sane metrics; the runner
+reports failures by notebook and cell."""
+
+import json
+from pathlib import Path
+
+import nbformat
+import pytest
+
+from course_lib import run
+
+REPO = Path(__file__).resolve().parents[1]
+NOTEBOOKS = sorted((REPO / "notebooks").glob("[0-9][0-9]_*.ipynb"))
+
+
+@pytest.mark.parametrize("notebook", NOTEBOOKS, ids=[p.stem for p in NOTEBOOKS])
+def test_notebook_smoke_run(notebook, tmp_path):
+    result = run.execute(notebook, tmp_path, profile="smoke", dataset="auto", html=True)
+    assert result["notebook"] == notebook.stem
+    assert result["profile"] == "smoke"
+    assert (tmp_path / f"{notebook.stem}.html").stat().st_size > 10_000
+    metrics = result["metrics"]
+    # Convention: "checks" holds booleans that must all be true; "accuracy" holds test
+    # accuracies that must beat chance ("chance" is 1 / number of classes).
+    for name, ok in metrics.get("checks", {}).items():
+        assert ok is True, name
+    for name, acc in metrics.get("accuracy", {}).items():
+        assert acc > metrics["chance"] + 0.02, (name, acc)
+    assert metrics.get("checks") or metrics.get("accuracy"), "the notebook recorded nothing"
+
+
+def _write_notebook(path: Path, body: str) -> None:
+    nb = nbformat.v4.new_notebook()
+    params = nbformat.v4.new_code_cell(
+        'profile = "auto"\ndataset = "auto"\noutput_dir = None\nseed = 0'
+    )
+    params.metadata["tags"] = ["parameters"]
+    nb.cells = [params, nbformat.v4.new_code_cell(body)]
+    nb.metadata["kernelspec"] = {
+        "name": "python3",
+        "display_name": "Python 3",
+        "language": "python",
+    }
+    nbformat.write(nb, path)
+
+
+def test_runner_names_the_failing_notebook_and_cell(tmp_path, capsys):
+    folder = tmp_path / "nbs"
+    folder.mkdir()
+    _write_notebook(
+        folder / "01_ok.ipynb",
+        (
+            "from course_lib.notebook import start_notebook\n"
+            "run = start_notebook('01_ok', profile=profile, dataset=None, output_dir=output_dir)\n"
+            "run.metrics['checks'] = {'ran': True}\nrun.finish()"
+        ),
+    )
+    _write_notebook(folder / "02_broken.ipynb", "raise ValueError('boom in the second cell')")
+    code = run.main(
+        [
+            "--notebook-dir",
+            str(folder),
+            "--build-dir",
+            str(tmp_path / "build"),
+            "--profile",
+            "smoke",
+            "--no-html",
+        ]
+    )
+    out, err = capsys.readouterr()
+    assert code == 1
+    assert "[1/2] 01_ok: ok" in out
+    assert "02_broken" in err and "cell 2" in err and "boom in the second cell" in err
+    metrics = json.loads((tmp_path / "build" / "metrics" / "01_ok" / "metrics.json").read_text())
+    assert metrics["profile"] == "smoke"
+
+
+def test_unknown_profile_parameter_fails_clearly(tmp_path, monkeypatch):
+    monkeypatch.delenv("COURSE_PROFILE", raising=False)
+    folder = tmp_path / "nbs"
+    folder.mkdir()
+    _write_notebook(
+        folder / "01_profile.ipynb",
+        (
+            "from course_lib.notebook import start_notebook\n"
+            "run = start_notebook('01_profile', profile=profile, dataset=None,\n"
+            "                     output_dir=output_dir)"
+        ),
+    )
+    with pytest.raises(run.NotebookFailed, match=r"01_profile.*cell 2.*Unknown profile 'fast'"):
+        run.execute(
+            folder / "01_profile.ipynb",
+            tmp_path / "build",
+            profile="fast",
+            dataset="auto",
+            html=False,
+        )
+
+
+def test_cli_rejects_unknown_profile_and_notebook(capsys):
+    with pytest.raises(SystemExit) as err:
+        run.main(["--profile", "fast"])
+    assert err.value.code == 2
+    assert "invalid choice: 'fast'" in capsys.readouterr().err
+    with pytest.raises(SystemExit, match="No notebook matches '99'"):
+        run.main(["99"])
