@@ -136,36 +136,42 @@ def read_jpeg_folder(folder: Path) -> Cifar10Arrays:
 
 
 def decode_split(split_dir: Path, classes: tuple[str, ...]) -> tuple[torch.Tensor, torch.Tensor]:
-    from torchvision.io import ImageReadMode, decode_image
+    """Decode ``split_dir/<class>/*.jpg``: uint8 images ``(N, 3, 32, 32)``, labels ``(N,)``."""
+    from PIL import Image
 
     files: list[Path] = []
     labels: list[int] = []
     for index, name in enumerate(classes):
-        class_files = (
-            sorted((split_dir / name).glob("*.jpg")) if (split_dir / name).is_dir() else []
-        )
+        folder = split_dir / name
+        class_files = sorted(folder.glob("*.jpg")) if folder.is_dir() else []
         files += class_files
         labels += [index] * len(class_files)
     if not files:
         raise DatasetNotFoundError(f"No JPEG files found in {split_dir}/<class>/*.jpg.")
-    images = torch.empty((len(files), 3, 32, 32), dtype=torch.uint8)
+    images = np.empty((len(files), 32, 32, 3), dtype=np.uint8)
     for i, path in enumerate(files):
-        data = torch.frombuffer(bytearray(path.read_bytes()), dtype=torch.uint8)
-        image = decode_image(data, mode=ImageReadMode.RGB)
-        if image.shape != (3, 32, 32):
-            raise ValueError(f"{path} is {tuple(image.shape)}, expected a 32x32 RGB image.")
-        images[i] = image
-    return images, torch.tensor(labels, dtype=torch.int64)
+        with Image.open(path) as image:
+            if image.size != (32, 32):
+                raise ValueError(f"{path} is {image.size[0]}x{image.size[1]}, expected 32x32.")
+            images[i] = np.asarray(image.convert("RGB"))
+    # Stored channels-last by PIL; the course's layout is (N, C, H, W).
+    chw = torch.from_numpy(images).permute(0, 3, 1, 2).contiguous()
+    return chw, torch.tensor(labels, dtype=torch.int64)
 
 
 def _fingerprint(layout: str, path: Path) -> str:
     """A short hash of the source files' names and sizes: a changed copy gets a new cache."""
     digest = hashlib.sha256(layout.encode())
-    for dirpath, dirnames, filenames in os.walk(path):
-        dirnames.sort()
-        for name in sorted(filenames):
-            full = Path(dirpath) / name
-            digest.update(f"{full.relative_to(path)}:{full.stat().st_size};".encode())
+
+    def visit(folder: str, prefix: str) -> None:
+        with os.scandir(folder) as entries:
+            for entry in sorted(entries, key=lambda e: e.name):
+                if entry.is_dir():
+                    visit(entry.path, f"{prefix}{entry.name}/")
+                else:
+                    digest.update(f"{prefix}{entry.name}:{entry.stat().st_size};".encode())
+
+    visit(str(path), "")
     return digest.hexdigest()[:12]
 
 

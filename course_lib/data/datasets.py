@@ -103,11 +103,12 @@ def channel_mean_std(images: torch.Tensor, chunk: int = 8192) -> tuple[tuple[flo
     total = torch.zeros(images.shape[1], dtype=torch.float64)
     total_sq = torch.zeros_like(total)
     for start in range(0, images.shape[0], chunk):
-        x = images[start : start + chunk].to(torch.float64) / 255.0
-        total += x.sum(dim=(0, 2, 3))
-        total_sq += (x * x).sum(dim=(0, 2, 3))
+        x = images[start : start + chunk].float()  # exact: integers below 2^24
+        total += x.sum(dim=(0, 2, 3), dtype=torch.float64)
+        total_sq += (x * x).sum(dim=(0, 2, 3), dtype=torch.float64)
     count = images.shape[0] * images.shape[2] * images.shape[3]
-    mean = total / count
+    mean = total / count / 255.0
+    total_sq = total_sq / 255.0**2
     std = (total_sq / count - mean * mean).clamp_min(0).sqrt()
     return tuple(round(v, 4) for v in mean.tolist()), tuple(round(v, 4) for v in std.tolist())
 

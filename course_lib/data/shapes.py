@@ -101,9 +101,11 @@ def _render(labels: torch.Tensor, size: int, g: torch.Generator) -> torch.Tensor
         pattern = _texture(texture, xs - cx[:, None, None], ys - cy[:, None, None], g)
         light = _uniform(g, m, 0.55, 1.0, 3)
         dark = _uniform(g, m, 0.0, 0.4, 3)
-        swap = torch.rand(m, generator=g) < 0.5
-        light, dark = torch.where(swap[:, None], dark, light), torch.where(swap[:, None], light, dark)
-        colour = dark[:, :, None, None] + (light - dark)[:, :, None, None] * pattern[:, None]
+        # Half of the parts draw their texture dark on light, half light on dark.
+        swap = (torch.rand(m, generator=g) < 0.5)[:, None, None, None]
+        ink, paper = light[:, :, None, None], dark[:, :, None, None]
+        ink, paper = torch.where(swap, paper, ink), torch.where(swap, ink, paper)
+        colour = paper + (ink - paper) * pattern[:, None]
         image = image * (1 - mask[:, None]) + colour * mask[:, None]
     image = _clutter(image, xs, ys, size, g, count=1, small=True)
     image = image + 0.03 * torch.randn(image.shape, generator=g)
