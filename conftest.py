@@ -5,3 +5,4 @@ import os
 
 os.environ.setdefault("COURSE_PROFILE", "smoke")
 os.environ.setdefault("MPLBACKEND", "Agg")
+os.environ.setdefault("COURSE_PROGRESS", "0")

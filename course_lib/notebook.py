@@ -16,6 +16,7 @@ from __future__ import annotations
 import json
 import platform
 import time
+import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -88,6 +89,9 @@ def start_notebook(
 ) -> NotebookRun:
     """Resolve profile and device, seed everything, load ``dataset`` (``None``: no dataset), and
     print the run's header. ``dataset_kwargs`` go to :func:`course_lib.data.load_dataset`."""
+    # tqdm.auto (imported by timm's hub code) warns when ipywidgets is missing; the course's
+    # progress bars are plain text, so the warning is noise.
+    warnings.filterwarnings("ignore", message="IProgress not found")
     device = get_device()
     resolved = resolve_profile(profile, device)
     seed_everything(seed)

@@ -7,6 +7,7 @@ from collections.abc import Mapping, Sequence
 import matplotlib.pyplot as plt
 import torch
 from matplotlib.figure import Figure
+from torchvision.utils import make_grid
 
 
 def _to_hwc(image: torch.Tensor) -> torch.Tensor:
@@ -14,6 +15,39 @@ def _to_hwc(image: torch.Tensor) -> torch.Tensor:
     image = image.detach().cpu()
     image = image.float() / 255 if image.dtype == torch.uint8 else image.float().clamp(0, 1)
     return image.permute(1, 2, 0)
+
+
+def _mosaic(rows: Sequence[torch.Tensor], columns: int, pad: int = 2) -> torch.Tensor:
+    """Tile rows of images ``(K, C, H, W)`` into one ``(C, H', W')`` image; short rows are
+    padded with white."""
+    tiles = []
+    for images in rows:
+        images = images.detach().cpu()
+        images = images.float() / 255 if images.dtype == torch.uint8 else images.float()
+        if images.shape[0] < columns:
+            blank = torch.ones((columns - images.shape[0], *images.shape[1:]))
+            images = torch.cat([images, blank])
+        tiles.append(images[:columns])
+    return make_grid(torch.cat(tiles), nrow=columns, padding=pad, pad_value=1.0)
+
+
+def _show_mosaic(
+    rows: Sequence[torch.Tensor], names: Sequence[str], columns: int, title: str, scale: float
+) -> Figure:
+    mosaic = _mosaic(rows, columns)
+    height, width = mosaic.shape[1:]
+    fig, ax = plt.subplots(figsize=(width * scale / 32 + 2.0, height * scale / 32 + 0.5))
+    ax.imshow(_to_hwc(mosaic), interpolation="nearest")
+    cell = height / len(rows)
+    ax.set_yticks([cell * (i + 0.5) for i in range(len(rows))])
+    ax.set_yticklabels(names, fontsize=9)
+    ax.set_xticks([])
+    ax.tick_params(length=0)
+    for spine in ax.spines.values():
+        spine.set_visible(False)
+    ax.set_title(title)
+    fig.tight_layout()
+    return fig
 
 
 def image_grid(
@@ -27,41 +61,14 @@ def image_grid(
 
     ``images``: ``(N, 3, H, W)`` uint8 or float in [0, 1]; ``labels``: ``(N,)``.
     """
-    rows = len(classes)
-    fig, axes = plt.subplots(rows, per_class, figsize=(per_class * 0.9 + 1.6, rows * 0.9 + 0.4))
-    for row, name in enumerate(classes):
-        members = torch.nonzero(labels == row).flatten()[:per_class]
-        for col in range(per_class):
-            ax = axes[row, col]
-            ax.set_xticks([])
-            ax.set_yticks([])
-            for spine in ax.spines.values():
-                spine.set_visible(False)
-            if col < len(members):
-                ax.imshow(_to_hwc(images[members[col]]), interpolation="nearest")
-        axes[row, 0].set_ylabel(name, rotation=0, ha="right", va="center", fontsize=9)
-    fig.suptitle(title)
-    fig.tight_layout()
-    return fig
+    rows = [images[torch.nonzero(labels == k).flatten()[:per_class]] for k in range(len(classes))]
+    return _show_mosaic(rows, classes, per_class, title, scale=0.55)
 
 
 def image_rows(rows: Mapping[str, torch.Tensor], title: str = "") -> Figure:
     """One row of images per entry: ``{"row name": (K, 3, H, W) uint8 or float in [0, 1]}``."""
-    count = max(t.shape[0] for t in rows.values())
-    fig, axes = plt.subplots(
-        len(rows), count, figsize=(count * 1.0 + 1.8, len(rows) * 1.05 + 0.4), squeeze=False
-    )
-    for r, (name, images) in enumerate(rows.items()):
-        for c in range(count):
-            ax = axes[r, c]
-            ax.set_xticks([])
-            ax.set_yticks([])
-            if c < images.shape[0]:
-                ax.imshow(_to_hwc(images[c]), interpolation="nearest")
-        axes[r, 0].set_ylabel(name, rotation=0, ha="right", va="center", fontsize=9)
-    fig.suptitle(title)
-    fig.tight_layout()
-    return fig
+    columns = max(t.shape[0] for t in rows.values())
+    return _show_mosaic(list(rows.values()), list(rows), columns, title, scale=0.8)
 
 
 def class_histogram(

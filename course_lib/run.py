@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 import time
 from pathlib import Path
@@ -71,6 +72,8 @@ def execute(
     parameters = {"profile": profile, "dataset": dataset, "output_dir": str(metrics_dir)}
     parameters.update(extra_parameters or {})
     build_dir.mkdir(parents=True, exist_ok=True)
+    # The kernel inherits this: no progress bars in executed notebooks (nobody watches them).
+    os.environ["COURSE_PROGRESS"] = "0"
     try:
         pm.execute_notebook(
             str(notebook),

@@ -9,6 +9,7 @@ result), a guard that stops on a NaN/inf loss, and a hook for a teacher network 
 from __future__ import annotations
 
 import contextlib
+import os
 import time
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
@@ -149,7 +150,7 @@ def fit(
     checkpoint_dir: str | Path | None = None,
     resume: bool = False,
     seed: int = 0,
-    progress: bool = True,
+    progress: bool | None = None,
     verbose: bool = True,
     nan_check_every: int | None = None,
     on_epoch_end: Callable[[nn.Module, dict[str, float]], None] | None = None,
@@ -170,6 +171,8 @@ def fit(
     - ``nan_check_every``: check the loss for NaN/inf every this many steps (default: every step
       on the CPU, every 25 on a GPU to avoid synchronising); the error names the first bad step.
     - ``on_epoch_end(model, record)``: may add entries to the epoch's record (e.g. gate values).
+    - ``progress``: a tqdm bar per epoch; ``None`` shows it unless ``COURSE_PROGRESS=0`` (set by
+      ``course_lib.run`` so executed notebooks keep only the one-line epoch summaries).
     """
     device = torch.device(device) if device is not None else get_device()
     criterion = criterion if criterion is not None else ClassificationLoss(label_smoothing)
@@ -208,6 +211,8 @@ def fit(
             print(f"Resumed from {ckpt_path}: {start_epoch}/{epochs} epochs already done.")
     forward = _maybe_compile(model, device, compile)
     nan_every = nan_check_every or (1 if device.type == "cpu" else 25)
+    if progress is None:
+        progress = os.environ.get("COURSE_PROGRESS", "1") != "0"
 
     for epoch in range(start_epoch, epochs):
         if hasattr(train_loader, "set_epoch"):
