@@ -62,13 +62,13 @@ def image_grid(
     ``images``: ``(N, 3, H, W)`` uint8 or float in [0, 1]; ``labels``: ``(N,)``.
     """
     rows = [images[torch.nonzero(labels == k).flatten()[:per_class]] for k in range(len(classes))]
-    return _show_mosaic(rows, classes, per_class, title, scale=0.55)
+    return _show_mosaic(rows, classes, per_class, title, scale=0.42)
 
 
 def image_rows(rows: Mapping[str, torch.Tensor], title: str = "") -> Figure:
     """One row of images per entry: ``{"row name": (K, 3, H, W) uint8 or float in [0, 1]}``."""
     columns = max(t.shape[0] for t in rows.values())
-    return _show_mosaic(list(rows.values()), list(rows), columns, title, scale=0.8)
+    return _show_mosaic(list(rows.values()), list(rows), columns, title, scale=0.6)
 
 
 def class_histogram(
