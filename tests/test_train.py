@@ -41,6 +41,11 @@ def make_loader(x, y, augment=None, batch_size=16, shuffle=True):
     )
 
 
+def quiet_fit(model, loader, test_loader=None, **kwargs):
+    """``fit`` without progress bars or epoch lines."""
+    return fit(model, loader, test_loader, progress=False, verbose=False, **kwargs)
+
+
 class DropoutNet(nn.Module):
     """Small model with dropout, so resuming must also restore the global random state."""
 
@@ -59,15 +64,13 @@ def test_overfits_a_tiny_batch(shapes):
     torch.manual_seed(0)
     model = create_model("resnet_cifar_tiny")
     batches = make_loader(x[:32], y[:32], batch_size=32, shuffle=False)
-    history = fit(
+    history = quiet_fit(
         model,
         batches,
         epochs=40,
         lr=3e-3,
         weight_decay=0.0,
         warmup_epochs=0,
-        progress=False,
-        verbose=False,
     )
     assert history["train_loss"][-1] < 0.2 * history["train_loss"][0]
     assert evaluate(model, batches)["acc"] == 1.0
@@ -75,13 +78,11 @@ def test_overfits_a_tiny_batch(shapes):
 
 def test_history_records(shapes):
     x, y = shapes
-    history = fit(
+    history = quiet_fit(
         DropoutNet(),
         make_loader(x, y),
         make_loader(x, y, shuffle=False),
         epochs=2,
-        progress=False,
-        verbose=False,
         ema_decay=0.9,
     )
     assert len(history) == 2
@@ -116,7 +117,7 @@ def _run(tmp_path, x, y, interrupt_after=None, resume=False):
         if interrupt_after is not None and record["epoch"] == interrupt_after + 1:
             raise KeyboardInterrupt
 
-    history = fit(
+    history = quiet_fit(
         model,
         make_loader(x, y, augment),
         make_loader(x, y, shuffle=False),
@@ -124,8 +125,6 @@ def _run(tmp_path, x, y, interrupt_after=None, resume=False):
         lr=2e-3,
         checkpoint_dir=tmp_path,
         resume=resume,
-        progress=False,
-        verbose=False,
         on_epoch_end=stop,
         grad_clip=1.0,
     )
@@ -147,23 +146,19 @@ def test_resume_equals_uninterrupted_run(tmp_path, shapes):
 
 def test_resume_needs_the_same_schedule(tmp_path, shapes):
     x, y = shapes
-    fit(
+    quiet_fit(
         DropoutNet(),
         make_loader(x, y),
         epochs=1,
         checkpoint_dir=tmp_path,
-        progress=False,
-        verbose=False,
     )
     with pytest.raises(CheckpointError, match="1-epoch run.*epochs=3"):
-        fit(
+        quiet_fit(
             DropoutNet(),
             make_loader(x, y),
             epochs=3,
             checkpoint_dir=tmp_path,
             resume=True,
-            progress=False,
-            verbose=False,
         )
 
 
@@ -181,26 +176,22 @@ class NanAtStep(ClassificationLoss):
 def test_nan_loss_stops_with_the_step(shapes):
     x, y = shapes
     with pytest.raises(NonFiniteLossError, match=r"epoch 1, step 3 of 6.*lower learning rate"):
-        fit(
+        quiet_fit(
             DropoutNet(),
             make_loader(x, y),
             epochs=2,
             criterion=NanAtStep(3),
-            progress=False,
-            verbose=False,
         )
 
 
 def test_nan_check_can_be_deferred_and_still_names_the_first_bad_step(shapes):
     x, y = shapes
     with pytest.raises(NonFiniteLossError, match=r"step 2 of 6"):
-        fit(
+        quiet_fit(
             DropoutNet(),
             make_loader(x, y),
             epochs=1,
             criterion=NanAtStep(2),
-            progress=False,
-            verbose=False,
             nan_check_every=4,
         )
 
@@ -221,14 +212,12 @@ def test_corrupt_checkpoint_is_a_clear_error(tmp_path, shapes):
         load_checkpoint(path)
     x, y = shapes
     with pytest.raises(CheckpointError, match="cannot be read"):
-        fit(
+        quiet_fit(
             DropoutNet(),
             make_loader(x, y),
             epochs=1,
             checkpoint_dir=tmp_path,
             resume=True,
-            progress=False,
-            verbose=False,
         )
     torch.save({"w": torch.zeros(2)}, path)
     with pytest.raises(CheckpointError, match="not a course_lib.checkpoint"):
@@ -237,23 +226,19 @@ def test_corrupt_checkpoint_is_a_clear_error(tmp_path, shapes):
 
 def test_checkpoint_from_another_architecture(tmp_path, shapes):
     x, y = shapes
-    fit(
+    quiet_fit(
         create_model("resnet_cifar_tiny"),
         make_loader(x, y),
         epochs=1,
         checkpoint_dir=tmp_path,
-        progress=False,
-        verbose=False,
     )
     with pytest.raises(CheckpointError, match=r"do not fit DropoutNet: missing keys: features"):
-        fit(
+        quiet_fit(
             DropoutNet(),
             make_loader(x, y),
             epochs=1,
             checkpoint_dir=tmp_path,
             resume=True,
-            progress=False,
-            verbose=False,
         )
 
 
@@ -273,14 +258,12 @@ def test_distillation_hook_passes_teacher_outputs(shapes):
     x, y = shapes
     criterion = RecordingDistillation()
     teacher = create_model("resnet_cifar_tiny")
-    fit(
+    quiet_fit(
         DropoutNet(),
         make_loader(x, y),
         epochs=1,
         criterion=criterion,
         teacher=teacher,
-        progress=False,
-        verbose=False,
     )
     assert criterion.seen == [(False, (16, 10))] * 6
     assert not teacher.training

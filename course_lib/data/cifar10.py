@@ -15,7 +15,6 @@ from __future__ import annotations
 import hashlib
 import os
 import pickle
-import tempfile
 import zipfile
 from dataclasses import dataclass
 from pathlib import Path
@@ -23,6 +22,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from course_lib.atomic import atomic_write
 from course_lib.data.errors import CorruptCacheError, DatasetNotFoundError
 
 TORCHVISION_DIR = "cifar-10-batches-py"
@@ -184,19 +184,12 @@ def _checksum(arrays: dict[str, np.ndarray]) -> str:
 
 def write_cache(path: Path, arrays: Cifar10Arrays) -> None:
     """Write ``arrays`` to ``path`` atomically (temporary file, then rename) with a checksum."""
-    path.parent.mkdir(parents=True, exist_ok=True)
     data = {key: getattr(arrays, key).numpy() for key in _ARRAY_KEYS}
     checksum = _checksum(data)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            np.savez(f, **data, classes=np.array(arrays.classes), sha256=np.array(checksum))
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
+    atomic_write(
+        path,
+        lambda f: np.savez(f, **data, classes=np.array(arrays.classes), sha256=np.array(checksum)),
+    )
 
 
 def read_cache(path: Path) -> Cifar10Arrays:

@@ -7,13 +7,13 @@ always either the previous complete checkpoint or the new complete one.
 
 from __future__ import annotations
 
-import os
-import tempfile
 from pathlib import Path
 from typing import Any
 
 import torch
 from torch import nn
+
+from course_lib.atomic import atomic_write
 
 FORMAT = "course_lib.checkpoint/1"
 
@@ -24,19 +24,7 @@ class CheckpointError(RuntimeError):
 
 def save_checkpoint(path: str | Path, state: dict[str, Any]) -> Path:
     """Atomically write ``state`` (tensors, numbers, strings, lists, dicts) to ``path``."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            torch.save({"format": FORMAT, **state}, f)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-    return path
+    return atomic_write(path, lambda f: torch.save({"format": FORMAT, **state}, f))
 
 
 def load_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") -> dict[str, Any]:

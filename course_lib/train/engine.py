@@ -203,10 +203,11 @@ def fit(
     if teacher is not None:
         teacher.to(device).eval().requires_grad_(False)
     history = History()
+    state = _TrainingState(model, optimizer, scheduler, ema, history, device)
     start_epoch = 0
     ckpt_path = Path(checkpoint_dir) / CHECKPOINT_NAME if checkpoint_dir is not None else None
     if resume and ckpt_path is not None and ckpt_path.exists():
-        start_epoch = _restore(ckpt_path, epochs, model, optimizer, scheduler, ema, history, device)
+        start_epoch = _restore(ckpt_path, state, epochs)
         if verbose:
             print(f"Resumed from {ckpt_path}: {start_epoch}/{epochs} epochs already done.")
     forward = _maybe_compile(model, device, compile)
@@ -296,7 +297,7 @@ def fit(
         if verbose:
             print(_format_record(record, epochs), flush=True)
         if ckpt_path is not None:
-            _save(ckpt_path, epoch + 1, epochs, model, optimizer, scheduler, ema, history, device)
+            _save(ckpt_path, state, epoch + 1, epochs)
     return history
 
 
@@ -350,62 +351,55 @@ def _format_record(record: dict[str, float], epochs: int) -> str:
     )
 
 
-def _save(
-    path: Path,
-    done: int,
-    epochs: int,
-    model: nn.Module,
-    optimizer: torch.optim.Optimizer,
-    scheduler: Any,
-    ema: Any,
-    history: History,
-    device: torch.device,
-) -> None:
-    state = {
+@dataclass
+class _TrainingState:
+    """Everything a checkpoint must hold to continue a run exactly."""
+
+    model: nn.Module
+    optimizer: torch.optim.Optimizer
+    scheduler: Any
+    ema: Any
+    history: History
+    device: torch.device
+
+
+def _save(path: Path, state: _TrainingState, done: int, epochs: int) -> None:
+    payload = {
         "epoch": done,
         "epochs": epochs,
-        "model": model.state_dict(),
-        "optimizer": optimizer.state_dict(),
-        "scheduler": scheduler.state_dict(),
-        "ema": ema.module.state_dict() if ema is not None else None,
-        "history": history.records,
+        "model": state.model.state_dict(),
+        "optimizer": state.optimizer.state_dict(),
+        "scheduler": state.scheduler.state_dict(),
+        "ema": state.ema.module.state_dict() if state.ema is not None else None,
+        "history": state.history.records,
         "rng_cpu": torch.get_rng_state(),
     }
-    if device.type == "cuda":
-        state["rng_cuda"] = torch.cuda.get_rng_state(device)
-    save_checkpoint(path, state)
+    if state.device.type == "cuda":
+        payload["rng_cuda"] = torch.cuda.get_rng_state(state.device)
+    save_checkpoint(path, payload)
 
 
-def _restore(
-    path: Path,
-    epochs: int,
-    model: nn.Module,
-    optimizer: torch.optim.Optimizer,
-    scheduler: Any,
-    ema: Any,
-    history: History,
-    device: torch.device,
-) -> int:
-    state = load_checkpoint(path)
+def _restore(path: Path, state: _TrainingState, epochs: int) -> int:
+    saved = load_checkpoint(path)
     required = ("epoch", "epochs", "model", "optimizer", "scheduler", "history", "rng_cpu")
-    missing = [k for k in required if k not in state]
+    missing = [k for k in required if k not in saved]
     if missing:
         raise CheckpointError(f"{path} lacks {missing}; it was not written by fit().")
-    if state["epochs"] != epochs:
+    if saved["epochs"] != epochs:
         raise CheckpointError(
-            f"{path} belongs to a {state['epochs']}-epoch run but fit() was called with "
+            f"{path} belongs to a {saved['epochs']}-epoch run but fit() was called with "
             f"epochs={epochs}; the learning-rate schedule would differ. Use the same epochs, or a "
             "new checkpoint_dir to start a new run."
         )
-    load_model_state(model, state["model"], str(path))
-    optimizer.load_state_dict(state["optimizer"])
-    scheduler.load_state_dict(state["scheduler"])
-    if ema is not None:
-        if state.get("ema") is None:
+    load_model_state(state.model, saved["model"], str(path))
+    state.optimizer.load_state_dict(saved["optimizer"])
+    state.scheduler.load_state_dict(saved["scheduler"])
+    if state.ema is not None:
+        if saved.get("ema") is None:
             raise CheckpointError(f"{path} has no EMA weights but ema_decay was given.")
-        ema.module.load_state_dict(state["ema"])
-    history.records.extend(state["history"])
-    torch.set_rng_state(state["rng_cpu"])
-    if device.type == "cuda" and "rng_cuda" in state:
-        torch.cuda.set_rng_state(state["rng_cuda"], device)
-    return int(state["epoch"])
+        state.ema.module.load_state_dict(saved["ema"])
+    state.history.records.extend(saved["history"])
+    torch.set_rng_state(saved["rng_cpu"])
+    if state.device.type == "cuda" and "rng_cuda" in saved:
+        torch.cuda.set_rng_state(saved["rng_cuda"], state.device)
+    return int(saved["epoch"])
