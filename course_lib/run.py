@@ -59,18 +59,25 @@ def execute(
     dataset: str,
     html: bool = True,
     extra_parameters: dict | None = None,
+    in_place: bool = False,
 ) -> dict:
-    """Run one notebook with papermill and return its metrics file's content."""
+    """Run one notebook with papermill and return its metrics file's content.
+
+    ``in_place``: inject nothing (the notebook keeps its own parameters, profile ``auto``) and
+    write the executed notebook over ``notebook``: this is how the committed outputs are made.
+    """
     import papermill as pm
 
     name = notebook.stem
-    metrics_dir = build_dir / "metrics" / name
+    metrics_dir = (default_build_dir() if in_place else build_dir) / "metrics" / name
     metrics_file = metrics_dir / "metrics.json"
     if metrics_file.exists():
         metrics_file.unlink()
-    output = build_dir / f"{name}.ipynb"
+    output = notebook if in_place else build_dir / f"{name}.ipynb"
     parameters = {"profile": profile, "dataset": dataset, "output_dir": str(metrics_dir)}
     parameters.update(extra_parameters or {})
+    if in_place:
+        parameters = {}
     build_dir.mkdir(parents=True, exist_ok=True)
     # The kernel inherits this: no progress bars in executed notebooks (nobody watches them).
     os.environ["COURSE_PROGRESS"] = "0"
@@ -108,7 +115,15 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--build-dir", type=Path, default=None, help="default: <repo>/build")
     parser.add_argument("--notebook-dir", type=Path, default=REPO / "notebooks")
     parser.add_argument("--no-html", action="store_true", help="skip the HTML rendering")
+    parser.add_argument(
+        "--in-place",
+        action="store_true",
+        help="execute with each notebook's own parameters (profile auto) and save the outputs "
+        "back into the notebook (how the committed outputs are made)",
+    )
     args = parser.parse_args(argv)
+    if args.in_place and (args.profile != "auto" or args.dataset != "auto"):
+        parser.error("--in-place runs each notebook's own parameters: drop --profile/--dataset.")
 
     build_dir = (args.build_dir or default_build_dir()).resolve()
     notebooks = find_notebooks(args.notebooks, args.notebook_dir)
@@ -129,6 +144,7 @@ def main(argv: list[str] | None = None) -> int:
                 profile=args.profile,
                 dataset=args.dataset,
                 html=not args.no_html,
+                in_place=args.in_place,
             )
         except NotebookFailed as err:
             print(

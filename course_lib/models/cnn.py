@@ -1,4 +1,5 @@
-"""A small ResNet for 32x32 images: the course's convolutional baseline and DeiT's teacher.
+"""A small ResNet for 32x32 images (the course's convolutional baseline and DeiT's teacher), and
+convolutional stems that turn a ViT into a conv-stem or hybrid ViT.
 
 The layout follows He et al. (2016) for CIFAR: a 3x3 stem without down-sampling, three stages of
 basic residual blocks that halve the resolution and double the width (32 -> 16 -> 8 pixels), then
@@ -7,15 +8,19 @@ global average pooling and a linear classifier.
 
 from __future__ import annotations
 
+import math
+
 import torch
 from torch import nn
 
 from course_lib.models.registry import register_model
 
 
-def check_image_batch(x: torch.Tensor, in_chans: int, img_size: int | None = None) -> None:
+def check_image_batch(
+    x: torch.Tensor, in_chans: int, img_size: int | None = None, resize_hint: str = ""
+) -> None:
     """Raise a clear error unless ``x`` is a float batch ``(B, in_chans, H, W)`` (and, when
-    ``img_size`` is given, ``H == W == img_size``)."""
+    ``img_size`` is given, ``H == W == img_size``). ``resize_hint`` is added to the size error."""
     if x.ndim != 4:
         raise ValueError(
             f"Expected a batch of images (B, C, H, W), got shape {tuple(x.shape)}. "
@@ -30,7 +35,8 @@ def check_image_batch(x: torch.Tensor, in_chans: int, img_size: int | None = Non
     if img_size is not None and tuple(x.shape[-2:]) != (img_size, img_size):
         raise ValueError(
             f"Expected {img_size}x{img_size} images, got {x.shape[-2]}x{x.shape[-1]}. Resize with "
-            f"torch.nn.functional.interpolate(x, size={img_size}) or build the model for your size."
+            f"torch.nn.functional.interpolate(x, size={img_size}) or build the model for your size"
+            f"{resize_hint}."
         )
     if not x.is_floating_point():
         raise ValueError(
@@ -131,3 +137,63 @@ def resnet_cifar_small(**overrides) -> ResNetCifar:
 def resnet_cifar(**overrides) -> ResNetCifar:
     """Widths 64/128/256, two blocks per stage (about 2.8M parameters): GPU baseline, teacher."""
     return ResNetCifar(**{"widths": (64, 128, 256), "depths": (2, 2, 2), **overrides})
+
+
+class ConvPatchEmbed(nn.Module):
+    """A convolutional replacement for :class:`~course_lib.models.layers.PatchEmbed`.
+
+    Instead of one ``P x P`` convolution with stride ``P``, ``log2(P)`` stride-2 stages shrink the
+    image to the same ``(H / P) x (W / P)`` grid, then a 1x1 convolution ``proj`` maps each cell
+    to ``D`` channels, so the transformer sees the same number of tokens.
+
+    - ``kind="conv"``: each stage is a 3x3 convolution, batch norm and ReLU (the "early
+      convolutions" stem of Xiao et al., 2021);
+    - ``kind="resnet"``: a 3x3 stem and one residual :class:`BasicBlock` per stage (a hybrid
+      ViT: a small ResNet in front of the full encoder, as in the ViT paper).
+
+    ``(B, C, H, W) -> (B, N, D)``.
+    """
+
+    def __init__(
+        self,
+        img_size: int = 32,
+        patch_size: int = 4,
+        in_chans: int = 3,
+        embed_dim: int = 192,
+        kind: str = "conv",
+        width: int = 32,
+    ) -> None:
+        super().__init__()
+        stages = int(math.log2(patch_size))
+        if 2**stages != patch_size or img_size % patch_size:
+            raise ValueError(
+                f"A convolutional stem needs a power-of-two patch size that divides the image "
+                f"size; got patch {patch_size} for {img_size}x{img_size} images."
+            )
+        if kind not in ("conv", "resnet"):
+            raise ValueError(f"Unknown stem kind {kind!r}; use 'conv' or 'resnet'.")
+        self.img_size = img_size
+        self.patch_size = patch_size
+        self.in_chans = in_chans
+        self.grid_size = img_size // patch_size
+        self.num_patches = self.grid_size**2
+        layers: list[nn.Module] = []
+        chans = in_chans
+        if kind == "resnet":
+            layers += [nn.Conv2d(in_chans, width, 3, padding=1, bias=False),
+                       nn.BatchNorm2d(width), nn.ReLU(inplace=True)]
+            chans = width
+        for i in range(stages):
+            out = width * 2**i
+            if kind == "conv":
+                layers += [nn.Conv2d(chans, out, 3, stride=2, padding=1, bias=False),
+                           nn.BatchNorm2d(out), nn.ReLU(inplace=True)]
+            else:
+                layers.append(BasicBlock(chans, out, stride=2))
+            chans = out
+        self.stem = nn.Sequential(*layers)
+        self.proj = nn.Conv2d(chans, embed_dim, kernel_size=1)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = self.proj(self.stem(x))  # (B, D, H/P, W/P)
+        return x.flatten(2).transpose(1, 2)

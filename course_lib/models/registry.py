@@ -14,7 +14,7 @@ from typing import Any, TypeVar
 from torch import nn
 
 _BUILDERS: dict[str, Callable[..., nn.Module]] = {}
-_MODEL_MODULES = ("course_lib.models.cnn",)
+_MODEL_MODULES = ("course_lib.models.cnn", "course_lib.models.vit")
 
 F = TypeVar("F", bound=Callable[..., nn.Module])
 

@@ -1,0 +1,215 @@
+"""The building blocks of a Vision Transformer, one module per idea.
+
+Parameter names follow timm (``patch_embed.proj``, ``attn.qkv``, ``mlp.fc1``, ``ls1.gamma``, ...)
+so that a timm state dict loads into the course's models without any renaming.
+
+Shapes: ``B`` batch, ``N`` tokens, ``D`` embedding width, ``H`` heads, ``d = D / H`` head width.
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+
+def explicit_attention(
+    q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, scale: float | None = None
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Scaled dot-product attention written out: ``A = softmax(q k^T * scale)``, output ``A v``.
+
+    ``q``: ``(..., N_q, d)``, ``k``: ``(..., N_k, d)``, ``v``: ``(..., N_k, d_v)``. ``scale``
+    defaults to ``1 / sqrt(d)``. Returns the output ``(..., N_q, d_v)`` and the attention weights
+    ``A`` of shape ``(..., N_q, N_k)``, whose rows sum to 1.
+    """
+    scale = 1.0 / math.sqrt(q.shape[-1]) if scale is None else scale
+    weights = (q * scale) @ k.transpose(-2, -1)
+    weights = weights.softmax(dim=-1)
+    return weights @ v, weights
+
+
+def split_heads(x: torch.Tensor, num_heads: int) -> torch.Tensor:
+    """``(B, N, D) -> (B, H, N, D / H)``: each head gets its own slice of the channels."""
+    b, n, d = x.shape
+    return x.reshape(b, n, num_heads, d // num_heads).transpose(1, 2)
+
+
+def merge_heads(x: torch.Tensor) -> torch.Tensor:
+    """``(B, H, N, d) -> (B, N, H * d)``: the inverse of :func:`split_heads`."""
+    b, h, n, d = x.shape
+    return x.transpose(1, 2).reshape(b, n, h * d)
+
+
+class PatchEmbed(nn.Module):
+    """Cut an image into ``P x P`` patches and map each one linearly to ``D`` numbers.
+
+    A convolution with kernel = stride = ``P`` is exactly "flatten each patch, multiply by one
+    shared matrix" (notebook 01 checks this). ``(B, C, H, W) -> (B, N, D)`` with
+    ``N = (H / P) * (W / P)``.
+    """
+
+    def __init__(
+        self, img_size: int = 224, patch_size: int = 16, in_chans: int = 3, embed_dim: int = 768
+    ) -> None:
+        super().__init__()
+        if img_size % patch_size:
+            raise ValueError(
+                f"Image size {img_size} is not divisible by the patch size {patch_size}; choose "
+                f"a patch size that divides it (e.g. {_divisors_hint(img_size)})."
+            )
+        self.img_size = img_size
+        self.patch_size = patch_size
+        self.in_chans = in_chans
+        self.grid_size = img_size // patch_size
+        self.num_patches = self.grid_size**2
+        self.proj = nn.Conv2d(in_chans, embed_dim, kernel_size=patch_size, stride=patch_size)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = self.proj(x)  # (B, D, H/P, W/P)
+        return x.flatten(2).transpose(1, 2)  # (B, N, D), patches in raster order
+
+
+def _divisors_hint(n: int) -> str:
+    return ", ".join(str(p) for p in (2, 4, 8, 16, 32) if n % p == 0) or "1"
+
+
+class Attention(nn.Module):
+    """Multi-head self-attention: ``(B, N, D) -> (B, N, D)``.
+
+    One linear map ``qkv`` makes queries, keys and values for all heads at once; each head attends
+    with ``softmax(q k^T / sqrt(d)) v``; ``proj`` mixes the heads' outputs.
+
+    Two paths compute the same numbers:
+
+    - fused (default): ``F.scaled_dot_product_attention``, memory-efficient and fast, but it never
+      materialises the attention matrix;
+    - explicit (``fused = False``, or ``store_attention = True``): :func:`explicit_attention`,
+      which forms the ``(B, H, N, N)`` weights. With ``store_attention`` they are kept in
+      ``self.attention`` for visualisation; the explicit path also supports double backward
+      (Hessian-vector products).
+    """
+
+    def __init__(
+        self,
+        dim: int,
+        num_heads: int = 8,
+        qkv_bias: bool = False,
+        attn_drop: float = 0.0,
+        proj_drop: float = 0.0,
+    ) -> None:
+        super().__init__()
+        if dim % num_heads:
+            raise ValueError(f"Width {dim} must be divisible by the number of heads {num_heads}.")
+        self.num_heads = num_heads
+        self.head_dim = dim // num_heads
+        self.scale = self.head_dim**-0.5
+        self.qkv = nn.Linear(dim, dim * 3, bias=qkv_bias)
+        self.attn_drop = nn.Dropout(attn_drop)
+        self.proj = nn.Linear(dim, dim)
+        self.proj_drop = nn.Dropout(proj_drop)
+        self.fused = True
+        self.store_attention = False
+        self.attention: torch.Tensor | None = None
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        b, n, d = x.shape
+        qkv = self.qkv(x).reshape(b, n, 3, self.num_heads, self.head_dim).permute(2, 0, 3, 1, 4)
+        q, k, v = qkv.unbind(0)  # each (B, H, N, d)
+        if self.fused and not self.store_attention:
+            p = self.attn_drop.p if self.training else 0.0
+            out = F.scaled_dot_product_attention(q, k, v, dropout_p=p)
+        else:
+            out, weights = explicit_attention(q, k, v, self.scale)
+            if self.store_attention:
+                self.attention = weights.detach()
+            out = self.attn_drop(weights) @ v if self.training and self.attn_drop.p else out
+        return self.proj_drop(self.proj(merge_heads(out)))
+
+
+class Mlp(nn.Module):
+    """The position-wise feed-forward network: ``Linear(D, hidden) -> GELU -> Linear(hidden, D)``
+    applied to every token separately. ``(B, N, D) -> (B, N, D)``."""
+
+    def __init__(self, in_features: int, hidden_features: int, drop: float = 0.0) -> None:
+        super().__init__()
+        self.fc1 = nn.Linear(in_features, hidden_features)
+        self.act = nn.GELU()
+        self.drop1 = nn.Dropout(drop)
+        self.fc2 = nn.Linear(hidden_features, in_features)
+        self.drop2 = nn.Dropout(drop)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.drop2(self.fc2(self.drop1(self.act(self.fc1(x)))))
+
+
+def drop_path(x: torch.Tensor, drop_prob: float, training: bool) -> torch.Tensor:
+    """Stochastic depth: zero the whole residual branch for a random subset of samples and scale
+    the survivors by ``1 / (1 - drop_prob)`` so the expected value is unchanged."""
+    if drop_prob == 0.0 or not training:
+        return x
+    keep = 1.0 - drop_prob
+    mask = x.new_empty((x.shape[0],) + (1,) * (x.ndim - 1)).bernoulli_(keep)
+    return x * mask / keep
+
+
+class DropPath(nn.Module):
+    """Module form of :func:`drop_path` (identity in eval mode)."""
+
+    def __init__(self, drop_prob: float = 0.0) -> None:
+        super().__init__()
+        self.drop_prob = drop_prob
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return drop_path(x, self.drop_prob, self.training)
+
+    def extra_repr(self) -> str:
+        return f"drop_prob={self.drop_prob}"
+
+
+class LayerScale(nn.Module):
+    """CaiT's LayerScale: multiply each channel of a residual branch by a learned weight,
+    ``diag(gamma) x``, with ``gamma`` initialised to a small ``init_values``. ``(..., D)``."""
+
+    def __init__(self, dim: int, init_values: float = 1e-5) -> None:
+        super().__init__()
+        self.gamma = nn.Parameter(init_values * torch.ones(dim))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x * self.gamma
+
+
+class Block(nn.Module):
+    """A pre-norm transformer block: ``x + MSA(LN(x))``, then ``x + MLP(LN(x))``.
+
+    ``init_values`` switches LayerScale on (``None``: off, as in the original ViT);
+    ``drop_path`` is the stochastic-depth probability of both branches. ``(B, N, D) -> (B, N, D)``.
+    """
+
+    def __init__(
+        self,
+        dim: int,
+        num_heads: int,
+        mlp_ratio: float = 4.0,
+        qkv_bias: bool = False,
+        proj_drop: float = 0.0,
+        attn_drop: float = 0.0,
+        init_values: float | None = None,
+        drop_path: float = 0.0,
+        norm_eps: float = 1e-6,
+    ) -> None:
+        super().__init__()
+        self.norm1 = nn.LayerNorm(dim, eps=norm_eps)
+        self.attn = Attention(dim, num_heads, qkv_bias, attn_drop, proj_drop)
+        self.ls1 = LayerScale(dim, init_values) if init_values else nn.Identity()
+        self.drop_path1 = DropPath(drop_path) if drop_path > 0 else nn.Identity()
+        self.norm2 = nn.LayerNorm(dim, eps=norm_eps)
+        self.mlp = Mlp(dim, int(dim * mlp_ratio), proj_drop)
+        self.ls2 = LayerScale(dim, init_values) if init_values else nn.Identity()
+        self.drop_path2 = DropPath(drop_path) if drop_path > 0 else nn.Identity()
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = x + self.drop_path1(self.ls1(self.attn(self.norm1(x))))
+        x = x + self.drop_path2(self.ls2(self.mlp(self.norm2(x))))
+        return x
