@@ -55,6 +55,15 @@ class NotebookRun:
         return by_profile[self.profile]
 
     @property
+    def checkpoint_root(self) -> Path:
+        """Where trained models are kept so that later notebooks of the same series run can reuse
+        them: ``<build>/checkpoints`` when the metrics go to ``<build>/metrics/<name>`` (the
+        runner's layout), else ``<output_dir>/checkpoints``."""
+        if self.output_dir.parent.name == "metrics":
+            return self.output_dir.parent.parent / "checkpoints"
+        return self.output_dir / "checkpoints"
+
+    @property
     def wall_time(self) -> float:
         return time.perf_counter() - self.started
 

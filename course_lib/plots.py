@@ -127,3 +127,142 @@ def per_class_accuracy(accuracy: torch.Tensor, classes: Sequence[str], title: st
     ax.legend()
     fig.tight_layout()
     return fig
+
+
+# --- notebooks 03-04: the Vision Transformer, inside a trained ViT ---
+
+
+def _rescale(image: torch.Tensor) -> torch.Tensor:
+    """Stretch one image ``(C, H, W)`` to [0, 1] for display (filters have no natural range)."""
+    image = image.detach().float()
+    low, high = image.min(), image.max()
+    return (image - low) / (high - low).clamp_min(1e-12)
+
+
+def mistakes(
+    images: torch.Tensor,
+    targets: torch.Tensor,
+    predictions: torch.Tensor,
+    classes: Sequence[str],
+    count: int = 16,
+    title: str = "",
+) -> Figure:
+    """The first ``count`` misclassified images ``(N, 3, H, W)`` (uint8), each captioned
+    "true -> predicted"."""
+    wrong = (predictions != targets).nonzero().flatten()[:count].tolist()
+    columns = 8
+    rows = max(1, -(-len(wrong) // columns))
+    fig, axes = plt.subplots(rows, columns, figsize=(columns * 1.35, rows * 1.6), squeeze=False)
+    for ax in axes.flat:
+        ax.axis("off")
+    for ax, i in zip(axes.flat, wrong):
+        ax.imshow(_to_hwc(images[i]), interpolation="nearest")
+        ax.set_title(f"{classes[targets[i]]}\n-> {classes[predictions[i]]}", fontsize=7)
+    fig.suptitle(title or "Mistakes: true class -> predicted class")
+    fig.tight_layout()
+    return fig
+
+
+def filter_tiles(filters: torch.Tensor, title: str, columns: int = 14, labels=None) -> Figure:
+    """Filters ``(K, 3, P, P)`` as RGB tiles, each stretched to its own range."""
+    count = filters.shape[0]
+    rows = -(-count // columns)
+    fig, axes = plt.subplots(rows, columns, figsize=(columns * 0.75, rows * 0.85), squeeze=False)
+    for ax in axes.flat:
+        ax.axis("off")
+    for i, ax in enumerate(axes.flat[:count]):
+        ax.imshow(_to_hwc(_rescale(filters[i])), interpolation="nearest")
+        if labels is not None:
+            ax.set_title(labels[i], fontsize=6)
+    fig.suptitle(title)
+    fig.tight_layout()
+    return fig
+
+
+def pos_embed_similarity_grid(similarity: torch.Tensor, title: str) -> Figure:
+    """The ``(g, g, g, g)`` output of ``pos_embed_similarity``: tile ``(r, c)`` shows how similar
+    the embedding of position ``(r, c)`` is to every other position."""
+    g = similarity.shape[0]
+    fig, axes = plt.subplots(g, g, figsize=(g * 0.7 + 1.2, g * 0.7))
+    for r in range(g):
+        for c in range(g):
+            ax = axes[r, c]
+            image = ax.imshow(similarity[r, c], vmin=-1, vmax=1, cmap="viridis")
+            ax.set_xticks([])
+            ax.set_yticks([])
+            if c == 0:
+                ax.set_ylabel(str(r + 1), fontsize=7)
+            if r == g - 1:
+                ax.set_xlabel(str(c + 1), fontsize=7)
+    fig.supylabel("input patch row")
+    fig.supxlabel("input patch column")
+    fig.colorbar(image, ax=axes, shrink=0.6, label="cosine similarity")
+    fig.suptitle(title)
+    return fig
+
+
+def attention_distance(distances: torch.Tensor, title: str, reference: float | None = None):
+    """Mean attention distance ``(L, H)`` in pixels: one dot per head at each depth."""
+    layers, heads = distances.shape
+    fig, ax = plt.subplots(figsize=(6, 3.6))
+    for h in range(heads):
+        ax.scatter(range(1, layers + 1), distances[:, h], s=18, label=f"head {h + 1}")
+    if reference is not None:
+        ax.axhline(reference, color="grey", ls="--", lw=1, label="uniform attention")
+    ax.set_xlabel("network depth (layer)")
+    ax.set_ylabel("mean attention distance (pixels)")
+    ax.set_xticks(range(1, layers + 1))
+    ax.set_ylim(bottom=0)
+    ax.set_title(title)
+    ax.legend(fontsize=7, ncol=2)
+    fig.tight_layout()
+    return fig
+
+
+def attention_overlays(
+    images: torch.Tensor, rows: Mapping[str, torch.Tensor], title: str
+) -> Figure:
+    """Images ``(K, 3, H, W)`` (uint8) in the first row; below, one row per entry of ``rows``:
+    a ``(K, g, g)`` map (e.g. the class token's attention) upsampled over the image."""
+    count = images.shape[0]
+    fig, axes = plt.subplots(1 + len(rows), count, figsize=(count * 1.3, (1 + len(rows)) * 1.4),
+                             squeeze=False)
+    size = images.shape[-1]
+    for j in range(count):
+        axes[0, j].imshow(_to_hwc(images[j]), interpolation="nearest")
+        for i, maps in enumerate(rows.values(), start=1):
+            heat = torch.nn.functional.interpolate(maps[j][None, None].float(), size=size,
+                                                   mode="nearest")[0, 0]
+            axes[i, j].imshow(_to_hwc(images[j]), interpolation="nearest")
+            axes[i, j].imshow(heat / heat.max().clamp_min(1e-12), cmap="inferno", alpha=0.6,
+                              interpolation="nearest")
+    for ax in axes.flat:
+        ax.set_xticks([])
+        ax.set_yticks([])
+    axes[0, 0].set_ylabel("image", fontsize=8)
+    for i, name in enumerate(rows, start=1):
+        axes[i, 0].set_ylabel(name, fontsize=8)
+    fig.suptitle(title)
+    fig.tight_layout()
+    return fig
+
+
+def few_shot_accuracy(results: Mapping[str, Mapping[int, Sequence[float]]], title: str):
+    """Few-shot probe accuracies: ``{feature name: {shots: [accuracy per seed]}}``, mean with
+    the spread over seeds as error bars."""
+    fig, ax = plt.subplots(figsize=(5.5, 3.6))
+    for name, by_shots in results.items():
+        shots = sorted(by_shots)
+        accs = [torch.tensor(by_shots[k]) * 100 for k in shots]
+        ax.errorbar(shots, [a.mean() for a in accs], yerr=[a.std() if len(a) > 1 else 0
+                                                            for a in accs],
+                    marker="o", capsize=3, label=name)
+    ax.set_xscale("log")
+    ax.set_xticks(sorted({k for r in results.values() for k in r}))
+    ax.get_xaxis().set_major_formatter(plt.matplotlib.ticker.ScalarFormatter())
+    ax.set_xlabel("training images per class (shots)")
+    ax.set_ylabel("test accuracy (%)")
+    ax.set_title(title)
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    return fig

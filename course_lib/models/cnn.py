@@ -113,9 +113,11 @@ class ResNetCifar(nn.Module):
         check_image_batch(x, self.in_chans)
         return self.stages(self.stem(x))
 
-    def forward_head(self, features: torch.Tensor) -> torch.Tensor:
-        """Feature map ``(B, D, h, w)`` -> logits ``(B, num_classes)``."""
-        return self.head(features.mean(dim=(2, 3)))
+    def forward_head(self, features: torch.Tensor, pre_logits: bool = False) -> torch.Tensor:
+        """Feature map ``(B, D, h, w)`` -> logits ``(B, num_classes)`` (or the pooled features
+        ``(B, D)`` with ``pre_logits``)."""
+        pooled = features.mean(dim=(2, 3))
+        return pooled if pre_logits else self.head(pooled)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.forward_head(self.forward_features(x))

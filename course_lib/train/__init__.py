@@ -16,11 +16,15 @@ from course_lib.train.engine import (
 )
 from course_lib.train.losses import ClassificationLoss, soft_target_cross_entropy
 from course_lib.train.optim import create_optimizer, param_groups, warmup_cosine
+from course_lib.train.recipes import VIT_RECIPES, Recipe, TrainedModel, train_recipe
 
 __all__ = [
     "CheckpointError",
     "ClassificationLoss",
     "History",
+    "Recipe",
+    "TrainedModel",
+    "VIT_RECIPES",
     "NonFiniteLossError",
     "create_optimizer",
     "evaluate",
@@ -32,5 +36,6 @@ __all__ = [
     "predict",
     "save_checkpoint",
     "soft_target_cross_entropy",
+    "train_recipe",
     "warmup_cosine",
 ]

@@ -1,0 +1,101 @@
+"""What attention does inside a trained model: per-layer maps, rollout, attention distance.
+
+Every function works on the ``(B, H, N, N)`` attention weights of each layer (rows: queries,
+columns: keys; each row sums to 1), as :func:`capture_attention` records them.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Iterator
+
+import torch
+from torch import nn
+
+
+def attention_modules(model: nn.Module) -> list[nn.Module]:
+    """The model's attention layers in forward order: modules that can store their weights."""
+    return [m for m in model.modules() if hasattr(m, "store_attention")]
+
+
+@contextlib.contextmanager
+def storing_attention(model: nn.Module) -> Iterator[list[nn.Module]]:
+    """Inside the block, every attention layer takes its explicit path and keeps its weights in
+    ``.attention``; on exit the fused path returns and the stored maps are released."""
+    layers = attention_modules(model)
+    if not layers:
+        raise ValueError(f"{type(model).__name__} has no attention layers to capture.")
+    for layer in layers:
+        layer.store_attention = True
+    try:
+        yield layers
+    finally:
+        for layer in layers:
+            layer.store_attention = False
+            layer.attention = None
+
+
+@torch.no_grad()
+def capture_attention(model: nn.Module, images: torch.Tensor) -> list[torch.Tensor]:
+    """Run ``model`` on ``images`` ``(B, C, H, W)`` (eval mode) and return one attention tensor
+    ``(B, heads, N, N)`` per layer, on the CPU, in float32."""
+    was_training = model.training
+    model.eval()
+    try:
+        with storing_attention(model) as layers:
+            model(images)
+            maps = [layer.attention.float().cpu() for layer in layers]
+    finally:
+        model.train(was_training)
+    return maps
+
+
+def attention_rollout(maps: list[torch.Tensor], residual_weight: float = 0.5) -> torch.Tensor:
+    """Attention rollout (Abnar & Zuidema, 2020): how much each output token draws on each input
+    token through all layers.
+
+    Each layer's map is averaged over heads, mixed with the identity to account for the residual
+    connection (``w * A + (1 - w) * I`` with ``w = residual_weight``), renormalised, and the
+    layers are multiplied: ``R = A'_L ... A'_2 A'_1``. Returns ``(B, N, N)``; row 0 of a model
+    with a class token is what the class token "sees".
+    """
+    rollout = None
+    for layer_map in maps:
+        a = layer_map.float().mean(dim=1)  # (B, N, N)
+        eye = torch.eye(a.shape[-1], dtype=a.dtype, device=a.device)
+        a = residual_weight * a + (1 - residual_weight) * eye
+        a = a / a.sum(dim=-1, keepdim=True)
+        rollout = a if rollout is None else a @ rollout
+    if rollout is None:
+        raise ValueError("No attention maps given.")
+    return rollout
+
+
+def patch_distances(grid_size: int, patch_size: int) -> torch.Tensor:
+    """Euclidean distance in pixels between the centres of every pair of patches on a
+    ``grid_size x grid_size`` grid: ``(g*g, g*g)``."""
+    ys, xs = torch.meshgrid(torch.arange(grid_size), torch.arange(grid_size), indexing="ij")
+    centres = torch.stack([ys.flatten(), xs.flatten()], dim=1).float() * patch_size
+    return torch.cdist(centres, centres)
+
+
+def mean_attention_distance(
+    maps: list[torch.Tensor], grid_size: int, patch_size: int, num_prefix_tokens: int = 1
+) -> torch.Tensor:
+    """Mean attention distance per layer and head, in pixels: ``(L, H)``.
+
+    For a query patch ``i``, the attention distance is ``sum_j A_ij * d(i, j)``: the distance to
+    each key patch ``j`` weighted by how much ``i`` attends to it, with the weights renormalised
+    over patch keys (attention to the class token has no position). It is averaged over query
+    patches and images. Small values: local heads (like a convolution); values near the mean
+    distance between two random patches: heads that look everywhere.
+    """
+    distances = patch_distances(grid_size, patch_size)
+    p = num_prefix_tokens
+    result = []
+    for layer_map in maps:
+        a = layer_map.float()[:, :, p:, p:]  # (B, H, N, N) over patches only
+        a = a / a.sum(dim=-1, keepdim=True).clamp_min(1e-12)
+        per_query = (a * distances.to(a.device)).sum(dim=-1)  # (B, H, N)
+        result.append(per_query.mean(dim=(0, 2)))
+    return torch.stack(result)
