@@ -6,6 +6,8 @@ Suites (each returns a dict of measurements; all are written to one JSON file):
 - ``loop``: ``fit()`` against a bare hand-written loop (same model, same batches); the ratio is
   the engine's overhead.
 - ``loader``: images/s of the on-device loader without and with each augmentation stage.
+- ``vit``: training images/s of the course ViT against timm's implementation of the same
+  configuration with the same weights (bf16 autocast on CUDA, plus ``torch.compile`` there).
 
 ``--tiny`` shrinks every suite to seconds (CI checks that the JSON is produced). Timings belong in
 this benchmark, never in timed tests.
@@ -148,10 +150,65 @@ def bench_loader(tiny: bool, device: torch.device) -> dict[str, Any]:
     return result
 
 
+def _train_images_per_s(
+    model: torch.nn.Module, device: torch.device, batch: int, steps: int, amp: bool
+) -> float:
+    """Training steps on random 32x32 batches (after two warm-up steps): images per second."""
+    optimizer = torch.optim.AdamW(model.parameters(), lr=1e-4)
+    x = torch.randn(batch, 3, 32, 32, device=device)
+    y = torch.randint(0, 10, (batch,), device=device)
+    dtype = torch.bfloat16 if amp else None
+
+    def step() -> None:
+        with torch.autocast(device.type, dtype=dtype, enabled=amp):
+            loss = F.cross_entropy(model(x), y)
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        optimizer.step()
+
+    for _ in range(2):
+        step()
+    _sync(device)
+    start = time.perf_counter()
+    for _ in range(steps):
+        step()
+    _sync(device)
+    return batch * steps / (time.perf_counter() - start)
+
+
+def bench_vit(tiny: bool, device: torch.device) -> dict[str, Any]:
+    """Course ViT vs timm's ViT, same configuration and weights: training images/s."""
+    import timm
+
+    cuda = device.type == "cuda"
+    if tiny:
+        name, width, depth, heads, batch, steps = "vit_cifar_nano", 64, 4, 2, 32, 3
+    elif cuda:
+        name, width, depth, heads, batch, steps = "vit_cifar_tiny", 192, 9, 3, 512, 50
+    else:
+        name, width, depth, heads, batch, steps = "vit_cifar_mini", 128, 6, 4, 128, 10
+    seed_everything(0)
+    reference = timm.create_model(
+        "vit_tiny_patch16_224", pretrained=False, img_size=32, patch_size=4, num_classes=10,
+        embed_dim=width, depth=depth, num_heads=heads,
+    ).to(device)
+    ours = create_model(name).to(device)
+    ours.load_state_dict(reference.state_dict())
+    result: dict[str, Any] = {"model": name, "batch_size": batch, "steps": steps,
+                              "amp_bf16": cuda}
+    for label, model in (("course", ours), ("timm", reference)):
+        if cuda and not tiny:
+            model = torch.compile(model)
+        result[f"{label}_images_per_s"] = _train_images_per_s(model, device, batch, steps, cuda)
+    result["course_over_timm"] = result["course_images_per_s"] / result["timm_images_per_s"]
+    return result
+
+
 SUITES: dict[str, Callable[[bool, torch.device], dict[str, Any]]] = {
     "data": bench_data,
     "loop": bench_loop,
     "loader": bench_loader,
+    "vit": bench_vit,
 }
 
 

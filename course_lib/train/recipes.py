@@ -49,7 +49,7 @@ class Recipe:
 VIT_RECIPES: dict[str, Recipe] = {
     "smoke": Recipe("vit_cifar_nano", epochs=2, per_class=60, test_per_class=30, batch_size=64,
                     lr=2e-3),
-    "cpu": Recipe("vit_cifar_mini", epochs=7, per_class=1000, test_per_class=200, batch_size=128,
+    "cpu": Recipe("vit_cifar_mini", epochs=8, per_class=1500, test_per_class=200, batch_size=128,
                   lr=1e-3),
     "gpu": Recipe("vit_cifar_tiny", epochs=150, batch_size=512, lr=2e-3, warmup_epochs=5,
                   policy="trivialaugment", mixup_alpha=0.8, cutmix_alpha=1.0,
