@@ -25,11 +25,11 @@ def check_state_dict(model: nn.Module, state_dict: Mapping[str, Any], show: int 
     ]
     if not (missing or unexpected or shapes):
         return
-    lines = [f"This state dict does not fit {type(model).__name__}:"]
+    lines = [f"This state dict does not fit {type(model).__name__}."]
     for title, items in (("missing", missing), ("unexpected", unexpected), ("wrong shape", shapes)):
         if items:
             more = f" (and {len(items) - show} more)" if len(items) > show else ""
-            lines.append(f"  {len(items)} {title}: {', '.join(items[:show])}{more}")
+            lines.append(f"{len(items)} {title}: {', '.join(items[:show])}{more}.")
     lines.append(
         "Build the model with the configuration the weights were saved from (same name, width, "
         "depth, patch size, pooling), or load with strict=False to keep only matching tensors."

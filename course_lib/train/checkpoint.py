@@ -14,6 +14,7 @@ import torch
 from torch import nn
 
 from course_lib.atomic import atomic_write
+from course_lib.models.state_dict import check_state_dict
 
 FORMAT = "course_lib.checkpoint/1"
 
@@ -51,29 +52,11 @@ def load_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") 
 def load_model_state(model: nn.Module, state_dict: dict[str, torch.Tensor], source: str) -> None:
     """``model.load_state_dict(state_dict, strict=True)`` with an error that lists the first
     mismatched keys and shapes instead of PyTorch's full dump."""
-    own = model.state_dict()
-    missing = [k for k in own if k not in state_dict]
-    unexpected = [k for k in state_dict if k not in own]
-    wrong_shape = [
-        f"{k}: {tuple(state_dict[k].shape)} vs {tuple(v.shape)}"
-        for k, v in own.items()
-        if k in state_dict and tuple(state_dict[k].shape) != tuple(v.shape)
-    ]
-    if missing or unexpected or wrong_shape:
-
-        def first(items: list[str]) -> str:
-            return ", ".join(items[:5]) + (f" (+{len(items) - 5} more)" if len(items) > 5 else "")
-
-        problems = []
-        if missing:
-            problems.append(f"missing keys: {first(missing)}")
-        if unexpected:
-            problems.append(f"unexpected keys: {first(unexpected)}")
-        if wrong_shape:
-            problems.append(f"shape mismatches (checkpoint vs model): {first(wrong_shape)}")
+    try:
+        check_state_dict(model, state_dict)
+    except ValueError as err:
         raise CheckpointError(
-            f"The weights in {source} do not fit {type(model).__name__}: "
-            + "; ".join(problems)
-            + ". Build the same architecture (name and overrides) that wrote them."
-        )
+            f"The weights in {source} do not fit {type(model).__name__}. {err} Build the same "
+            "architecture (name and overrides) that wrote them."
+        ) from err
     model.load_state_dict(state_dict, strict=True)
