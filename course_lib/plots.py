@@ -266,3 +266,105 @@ def few_shot_accuracy(results: Mapping[str, Mapping[int, Sequence[float]]], titl
     ax.legend(fontsize=8)
     fig.tight_layout()
     return fig
+
+
+# --- notebook 01: images as sequences ---
+
+
+def patch_sequence(
+    image: torch.Tensor, patches: torch.Tensor, patch_size: int, title: str = ""
+) -> Figure:
+    """An image cut into patches, and the same patches laid out as a sequence.
+
+    ``image``: ``(C, H, W)`` uint8 or float in [0, 1]; ``patches``: ``(N, P * P * C)`` from
+    :func:`course_lib.models.layers.patchify` (raster order, ``(P, P, C)`` layout). Top: the
+    image with the patch grid drawn on it and each patch's index in a corner; bottom: the ``N``
+    patches in sequence order, as the transformer receives them.
+    """
+    c, h, w = image.shape
+    p = patch_size
+    rows, cols = h // p, w // p
+    tiles = patches.detach().cpu().reshape(-1, p, p, c).permute(0, 3, 1, 2)  # (N, C, P, P)
+    tiles = tiles.float() / 255 if tiles.dtype == torch.uint8 else tiles.float()
+    n = tiles.shape[0]
+    per_line = min(n, 32)
+    lines = -(-n // per_line)
+    fig = plt.figure(figsize=(10, 4.6 + 0.35 * lines))
+    grid = fig.add_gridspec(2, 1, height_ratios=[4.2, 0.32 * lines + 0.2], hspace=0.5)
+    ax = fig.add_subplot(grid[0])
+    ax.imshow(_to_hwc(image), interpolation="nearest", extent=(0, w, h, 0))
+    for k in range(1, cols):
+        ax.axvline(k * p, color="white", lw=1.0)
+    for k in range(1, rows):
+        ax.axhline(k * p, color="white", lw=1.0)
+    if rows * cols <= 256:
+        for r in range(rows):
+            for col in range(cols):
+                ax.text(col * p + 0.15 * p, r * p + 0.15 * p, str(r * cols + col), ha="left",
+                        va="top", fontsize=5.5, color="white",
+                        bbox=dict(boxstyle="square,pad=0.05", fc="black", alpha=0.35, lw=0))
+    ax.set_xticks(range(0, w + 1, p))
+    ax.set_yticks(range(0, h + 1, p))
+    ax.tick_params(labelsize=7)
+    ax.set_xlabel("pixel column")
+    ax.set_ylabel("pixel row")
+    ax.set_title(f"{h}x{w} image, {p}x{p} patches: a {rows}x{cols} grid, numbered in raster order",
+                 fontsize=10)
+    strip = fig.add_subplot(grid[1])
+    mosaic = make_grid(tiles, nrow=per_line, padding=1, pad_value=1.0)
+    strip.imshow(_to_hwc(mosaic), interpolation="nearest")
+    ticks = list(range(0, per_line, max(1, per_line // 8)))
+    strip.set_xticks([1 + k * (p + 1) + p / 2 - 0.5 for k in ticks])
+    strip.set_xticklabels([f"+{k}" for k in ticks], fontsize=7)
+    strip.set_yticks([1 + i * (p + 1) + p / 2 - 0.5 for i in range(lines)])
+    strip.set_yticklabels([f"{i * per_line}-{min(n, (i + 1) * per_line) - 1}"
+                           for i in range(lines)], fontsize=7)
+    strip.tick_params(length=0)
+    strip.set_xlabel("position in the sequence (line start + offset)")
+    strip.set_title(f"the same image as a sequence of {n} patches"
+                    + (f", wrapped every {per_line}" if lines > 1 else ""), fontsize=10)
+    fig.suptitle(title)
+    return fig
+
+
+def position_similarity_maps(
+    maps: Mapping[str, torch.Tensor], position: tuple[int, int], title: str = ""
+) -> Figure:
+    """One panel per position-embedding scheme: ``{name: (g, g)}`` cosine similarities between
+    the embedding of ``position = (row, col)`` (marked with a cross) and every grid position.
+    Each panel has its own colour scale, from its smallest value to 1."""
+    fig, axes = plt.subplots(1, len(maps), figsize=(3.4 * len(maps), 3.3), squeeze=False,
+                             layout="constrained")
+    for ax, (name, similarity) in zip(axes[0], maps.items()):
+        similarity = similarity.detach().cpu().float()
+        image = ax.imshow(similarity, vmin=float(similarity.min()), vmax=1.0, cmap="viridis")
+        ax.plot(position[1], position[0], "rx", ms=8, mew=2)
+        ax.set_title(name, fontsize=9)
+        ax.set_xlabel("patch column")
+        ax.set_ylabel("patch row")
+        fig.colorbar(image, ax=ax, shrink=0.8, label="cosine similarity")
+    fig.suptitle(title)
+    return fig
+
+
+def accuracy_bars(
+    results: Mapping[str, Mapping[str, float]], chance: float, title: str = ""
+) -> Figure:
+    """Grouped bars of accuracies in [0, 1]: ``{model: {condition: accuracy}}``, with chance as
+    a dashed line."""
+    conditions = list(dict.fromkeys(k for r in results.values() for k in r))
+    fig, ax = plt.subplots(figsize=(2.2 * len(results) + 3.0, 3.4))
+    width = 0.8 / len(conditions)
+    for i, condition in enumerate(conditions):
+        xs = [m + (i - (len(conditions) - 1) / 2) * width for m in range(len(results))]
+        values = [100 * r.get(condition, float("nan")) for r in results.values()]
+        bars = ax.bar(xs, values, width=width, label=condition)
+        ax.bar_label(bars, fmt="%.1f", fontsize=7)
+    ax.axhline(100 * chance, color="k", ls="--", lw=1, label="chance")
+    ax.set_xticks(range(len(results)))
+    ax.set_xticklabels(list(results), fontsize=8)
+    ax.set_ylabel("test accuracy (%)")
+    ax.set_title(title)
+    ax.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.0, 1.0))
+    fig.tight_layout()
+    return fig

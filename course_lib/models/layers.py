@@ -213,3 +213,53 @@ class Block(nn.Module):
         x = x + self.drop_path1(self.ls1(self.attn(self.norm1(x))))
         x = x + self.drop_path2(self.ls2(self.mlp(self.norm2(x))))
         return x
+
+
+def patchify(images: torch.Tensor, patch_size: int) -> torch.Tensor:
+    """Cut images into non-overlapping ``P x P`` patches and flatten each one.
+
+    ``(B, C, H, W) -> (B, N, P * P * C)`` with ``N = (H / P) * (W / P)``. Patches come in raster
+    order (left to right, then top to bottom); each patch vector lists its pixels row by row,
+    with the ``C`` channel values of a pixel side by side (the ``(P, P, C)`` layout). Works for
+    any dtype (uint8 images too): it only moves numbers. :func:`unpatchify` inverts it.
+    """
+    if images.ndim != 4:
+        raise ValueError(f"Expected images (B, C, H, W), got shape {tuple(images.shape)}.")
+    b, c, h, w = images.shape
+    p = patch_size
+    if h % p or w % p:
+        raise ValueError(
+            f"Image size {h}x{w} is not divisible by the patch size {p}; choose a patch size "
+            f"that divides both sides (e.g. {_divisors_hint(math.gcd(h, w))})."
+        )
+    x = images.reshape(b, c, h // p, p, w // p, p)  # (B, C, rows, P, cols, P)
+    x = x.permute(0, 2, 4, 3, 5, 1)  # (B, rows, cols, P, P, C)
+    return x.reshape(b, (h // p) * (w // p), p * p * c)
+
+
+def unpatchify(
+    patches: torch.Tensor, patch_size: int, grid_size: tuple[int, int] | None = None
+) -> torch.Tensor:
+    """The inverse of :func:`patchify`: ``(B, N, P * P * C) -> (B, C, H, W)``.
+
+    ``grid_size`` is ``(rows, cols)`` of patches, ``H = rows * P``, ``W = cols * P``; by default
+    the grid is square, ``rows = cols = sqrt(N)``.
+    """
+    if patches.ndim != 3:
+        raise ValueError(f"Expected patches (B, N, P*P*C), got shape {tuple(patches.shape)}.")
+    b, n, dim = patches.shape
+    p = patch_size
+    if dim % (p * p):
+        raise ValueError(f"A patch vector of {dim} numbers is not P*P*C for P={p}.")
+    c = dim // (p * p)
+    if grid_size is None:
+        side = math.isqrt(n)
+        if side * side != n:
+            raise ValueError(f"{n} patches do not form a square grid; pass grid_size=(rows, cols).")
+        grid_size = (side, side)
+    rows, cols = grid_size
+    if rows * cols != n:
+        raise ValueError(f"grid_size {grid_size} holds {rows * cols} patches, got {n}.")
+    x = patches.reshape(b, rows, cols, p, p, c)  # (B, rows, cols, P, P, C)
+    x = x.permute(0, 5, 1, 3, 2, 4)  # (B, C, rows, P, cols, P)
+    return x.reshape(b, c, rows * p, cols * p)
