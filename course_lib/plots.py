@@ -368,3 +368,54 @@ def accuracy_bars(
     ax.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.0, 1.0))
     fig.tight_layout()
     return fig
+
+
+# --- notebook 02: self-attention ---
+
+
+def attention_matrices(matrices: Mapping[str, torch.Tensor], title: str) -> Figure:
+    """Side-by-side heat maps of ``(N, N)`` matrices (rows: queries, columns: keys); each panel
+    has its own colour scale."""
+    fig, axes = plt.subplots(1, len(matrices), figsize=(4.2 * len(matrices), 3.8), squeeze=False)
+    for ax, (name, matrix) in zip(axes[0], matrices.items()):
+        matrix = matrix.detach().float().cpu()
+        symmetric = bool((matrix < 0).any())
+        limit = matrix.abs().max().item()
+        image = ax.imshow(matrix, cmap="RdBu_r" if symmetric else "viridis",
+                          vmin=-limit if symmetric else 0, vmax=limit)
+        ax.set_title(name)
+        ax.set_xlabel("key token j")
+        ax.set_ylabel("query token i")
+        fig.colorbar(image, ax=ax, shrink=0.8)
+    fig.suptitle(title)
+    fig.tight_layout()
+    return fig
+
+
+def softmax_saturation(widths: Sequence[int], max_weight: Mapping[str, Sequence[float]]):
+    """Mean largest attention weight per row against the width ``d``, one line per scoring."""
+    fig, ax = plt.subplots(figsize=(5.5, 3.6))
+    for name, values in max_weight.items():
+        ax.plot(widths, values, marker="o", label=name)
+    ax.set_xscale("log", base=2)
+    ax.set_ylim(0, 1.05)
+    ax.set_xlabel("width d of queries and keys")
+    ax.set_ylabel("mean largest weight in a row")
+    ax.set_title("Softmax saturation: q.k with and without 1/sqrt(d)")
+    ax.legend()
+    fig.tight_layout()
+    return fig
+
+
+def filter_comparison(maps: Mapping[str, torch.Tensor], title: str) -> Figure:
+    """``(g, g)`` weight maps side by side: how one position mixes the others."""
+    fig, axes = plt.subplots(1, len(maps), figsize=(3.2 * len(maps), 3.2), squeeze=False)
+    for ax, (name, weights) in zip(axes[0], maps.items()):
+        image = ax.imshow(weights.detach().float().cpu(), cmap="viridis", vmin=0)
+        ax.set_title(name, fontsize=9)
+        ax.set_xlabel("patch column")
+        ax.set_ylabel("patch row")
+        fig.colorbar(image, ax=ax, shrink=0.7)
+    fig.suptitle(title)
+    fig.tight_layout()
+    return fig
