@@ -189,13 +189,18 @@ def bench_vit(tiny: bool, device: torch.device) -> dict[str, Any]:
         name, width, depth, heads, batch, steps = "vit_cifar_mini", 128, 6, 4, 128, 10
     seed_everything(0)
     reference = timm.create_model(
-        "vit_tiny_patch16_224", pretrained=False, img_size=32, patch_size=4, num_classes=10,
-        embed_dim=width, depth=depth, num_heads=heads,
+        "vit_tiny_patch16_224",
+        pretrained=False,
+        img_size=32,
+        patch_size=4,
+        num_classes=10,
+        embed_dim=width,
+        depth=depth,
+        num_heads=heads,
     ).to(device)
     ours = create_model(name).to(device)
     ours.load_state_dict(reference.state_dict())
-    result: dict[str, Any] = {"model": name, "batch_size": batch, "steps": steps,
-                              "amp_bf16": cuda}
+    result: dict[str, Any] = {"model": name, "batch_size": batch, "steps": steps, "amp_bf16": cuda}
     models = {"course": ours, "timm": reference}
     if cuda and not tiny:
         models = {label: torch.compile(model) for label, model in models.items()}

@@ -84,8 +84,9 @@ def test_ridge_probe_separates_clusters_and_few_shot_reports_every_seed():
     labels = torch.arange(3).repeat_interleave(40)
     feats = centres[labels] + torch.randn(120, 8, generator=g)
     assert ridge_probe(feats[::2], labels[::2], feats[1::2], labels[1::2], 3) == 1.0
-    results = few_shot_probe(feats[::2], labels[::2], feats[1::2], labels[1::2], 3,
-                             shots=(1, 5), seeds=range(3))
+    results = few_shot_probe(
+        feats[::2], labels[::2], feats[1::2], labels[1::2], 3, shots=(1, 5), seeds=range(3)
+    )
     assert set(results) == {1, 5} and all(len(v) == 3 for v in results.values())
     assert min(results[5]) > 0.9
     with pytest.raises(ValueError, match="need 50"):

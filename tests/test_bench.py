@@ -5,9 +5,12 @@ from course_lib import bench
 
 def test_tiny_bench_writes_its_json(tmp_path):
     out = tmp_path / "bench.json"
-    assert bench.main(
-        ["--tiny", "--suite", "loop", "--suite", "loader", "--suite", "vit", "--out", str(out)]
-    ) == 0
+    assert (
+        bench.main(
+            ["--tiny", "--suite", "loop", "--suite", "loader", "--suite", "vit", "--out", str(out)]
+        )
+        == 0
+    )
     report = json.loads(out.read_text())
     assert report["tiny"] is True and report["device"]
     assert report["loop"]["fit_over_bare"] > 0

@@ -13,10 +13,18 @@ CASES = [
     ("vit_tiny_patch16_224", "vit_tiny_patch16_224", {"global_pool": "avg"}, 224),
     ("vit_small_patch16_224", "vit_small_patch16_224", {}, 224),
     ("vit_small_patch16_224", "vit_small_patch16_224", {"global_pool": "avg"}, 224),
-    ("vit_cifar_tiny", "vit_tiny_patch16_224",
-     {"img_size": 32, "patch_size": 4, "depth": 9, "num_classes": 10}, 32),
-    ("vit_cifar_tiny", "vit_tiny_patch16_224",
-     {"img_size": 32, "patch_size": 4, "depth": 9, "num_classes": 10, "global_pool": "avg"}, 32),
+    (
+        "vit_cifar_tiny",
+        "vit_tiny_patch16_224",
+        {"img_size": 32, "patch_size": 4, "depth": 9, "num_classes": 10},
+        32,
+    ),
+    (
+        "vit_cifar_tiny",
+        "vit_tiny_patch16_224",
+        {"img_size": 32, "patch_size": 4, "depth": 9, "num_classes": 10, "global_pool": "avg"},
+        32,
+    ),
 ]
 
 
@@ -24,8 +32,11 @@ CASES = [
 def test_matches_timm(ours, theirs, overrides, size):
     torch.manual_seed(0)
     reference = timm.create_model(theirs, pretrained=False, **overrides).eval()
-    course_overrides = {k: v for k, v in overrides.items() if k not in ("img_size", "patch_size",
-                                                                       "depth", "num_classes")}
+    course_overrides = {
+        k: v
+        for k, v in overrides.items()
+        if k not in ("img_size", "patch_size", "depth", "num_classes")
+    }
     model = create_model(ours, **course_overrides).eval()
     model.load_state_dict(reference.state_dict(), strict=True)
     x = torch.randn(2, 3, size, size)
@@ -103,8 +114,7 @@ def test_resize_matches_timm_resampling():
     from timm.layers import resample_abs_pos_embed
 
     pos = torch.randn(1, 1 + 64, 32)
-    expected = resample_abs_pos_embed(pos, new_size=(12, 12), old_size=(8, 8),
-                                      num_prefix_tokens=1)
+    expected = resample_abs_pos_embed(pos, new_size=(12, 12), old_size=(8, 8), num_prefix_tokens=1)
     torch.testing.assert_close(resample_pos_embed(pos, 12, 1), expected)
 
 
@@ -119,8 +129,15 @@ def test_sincos_and_no_position_embedding_variants():
     assert grid.shape == (64, 64)
     assert torch.allclose(grid.norm(dim=1), torch.full((64,), 32**0.5), atol=1e-5)
     for kind in ("sincos", "none"):
-        model = VisionTransformer(img_size=32, patch_size=4, num_classes=10, embed_dim=32,
-                                  depth=1, num_heads=2, pos_embed=kind)
+        model = VisionTransformer(
+            img_size=32,
+            patch_size=4,
+            num_classes=10,
+            embed_dim=32,
+            depth=1,
+            num_heads=2,
+            pos_embed=kind,
+        )
         assert model(torch.randn(2, 3, 32, 32)).shape == (2, 10)
         assert "pos_embed" not in model.state_dict()
 

@@ -182,14 +182,20 @@ class ConvPatchEmbed(nn.Module):
         layers: list[nn.Module] = []
         chans = in_chans
         if kind == "resnet":
-            layers += [nn.Conv2d(in_chans, width, 3, padding=1, bias=False),
-                       nn.BatchNorm2d(width), nn.ReLU(inplace=True)]
+            layers += [
+                nn.Conv2d(in_chans, width, 3, padding=1, bias=False),
+                nn.BatchNorm2d(width),
+                nn.ReLU(inplace=True),
+            ]
             chans = width
         for i in range(stages):
             out = width * 2**i
             if kind == "conv":
-                layers += [nn.Conv2d(chans, out, 3, stride=2, padding=1, bias=False),
-                           nn.BatchNorm2d(out), nn.ReLU(inplace=True)]
+                layers += [
+                    nn.Conv2d(chans, out, 3, stride=2, padding=1, bias=False),
+                    nn.BatchNorm2d(out),
+                    nn.ReLU(inplace=True),
+                ]
             else:
                 layers.append(BasicBlock(chans, out, stride=2))
             chans = out

@@ -20,7 +20,8 @@ def check_state_dict(model: nn.Module, state_dict: Mapping[str, Any], show: int 
     shapes = [
         f"{k}: checkpoint {tuple(state_dict[k].shape)} vs model {tuple(v.shape)}"
         for k, v in expected.items()
-        if k in state_dict and hasattr(state_dict[k], "shape")
+        if k in state_dict
+        and hasattr(state_dict[k], "shape")
         and tuple(state_dict[k].shape) != tuple(v.shape)
     ]
     if not (missing or unexpected or shapes):

@@ -128,8 +128,16 @@ class VisionTransformer(nn.Module):
         rates = torch.linspace(0, drop_path_rate, depth).tolist()
         self.blocks = nn.Sequential(
             *[
-                Block(embed_dim, num_heads, mlp_ratio, qkv_bias, drop_rate, attn_drop_rate,
-                      init_values, rates[i])
+                Block(
+                    embed_dim,
+                    num_heads,
+                    mlp_ratio,
+                    qkv_bias,
+                    drop_rate,
+                    attn_drop_rate,
+                    init_values,
+                    rates[i],
+                )
                 for i in range(depth)
             ]
         )
@@ -171,7 +179,9 @@ class VisionTransformer(nn.Module):
         """Images ``(B, C, H, W)`` -> the encoder's input ``(B, prefix + N, D)``: patch
         embeddings, the class token in front, position embeddings added."""
         check_image_batch(
-            x, self.patch_embed.in_chans, self.img_size,
+            x,
+            self.patch_embed.in_chans,
+            self.img_size,
             resize_hint=", or adapt this model with model.resize_pos_embed(new_size)",
         )
         x = self.patch_embed(x)

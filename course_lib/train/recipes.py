@@ -47,13 +47,23 @@ class Recipe:
 
 
 VIT_RECIPES: dict[str, Recipe] = {
-    "smoke": Recipe("vit_cifar_nano", epochs=2, per_class=60, test_per_class=30, batch_size=64,
-                    lr=2e-3),
-    "cpu": Recipe("vit_cifar_mini", epochs=8, per_class=1500, test_per_class=200, batch_size=128,
-                  lr=1e-3),
-    "gpu": Recipe("vit_cifar_tiny", epochs=150, batch_size=512, lr=2e-3, warmup_epochs=5,
-                  policy="trivialaugment", mixup_alpha=0.8, cutmix_alpha=1.0,
-                  model_overrides={"drop_path_rate": 0.1}),
+    "smoke": Recipe(
+        "vit_cifar_nano", epochs=2, per_class=60, test_per_class=30, batch_size=64, lr=2e-3
+    ),
+    "cpu": Recipe(
+        "vit_cifar_mini", epochs=8, per_class=1500, test_per_class=200, batch_size=128, lr=1e-3
+    ),
+    "gpu": Recipe(
+        "vit_cifar_tiny",
+        epochs=150,
+        batch_size=512,
+        lr=2e-3,
+        warmup_epochs=5,
+        policy="trivialaugment",
+        mixup_alpha=0.8,
+        cutmix_alpha=1.0,
+        model_overrides={"drop_path_rate": 0.1},
+    ),
 }
 
 
@@ -87,13 +97,21 @@ def train_recipe(
     if recipe.test_per_class:
         test_split = subset(data.test, per_class=recipe.test_per_class, seed=seed)
     augment = AugmentConfig(
-        crop_padding=4, flip=data.flip_safe, policy=recipe.policy,
-        mixup_alpha=recipe.mixup_alpha, cutmix_alpha=recipe.cutmix_alpha,
+        crop_padding=4,
+        flip=data.flip_safe,
+        policy=recipe.policy,
+        mixup_alpha=recipe.mixup_alpha,
+        cutmix_alpha=recipe.cutmix_alpha,
         label_smoothing=recipe.label_smoothing,
     )
     train_loader, test_loader = make_loaders(
-        data, batch_size=recipe.batch_size, device=device, augment=augment,
-        train=train_split, test=test_split, seed=seed,
+        data,
+        batch_size=recipe.batch_size,
+        device=device,
+        augment=augment,
+        train=train_split,
+        test=test_split,
+        seed=seed,
     )
     torch.manual_seed(seed)
     model = create_model(recipe.model, num_classes=data.num_classes, **recipe.model_overrides)
@@ -101,9 +119,19 @@ def train_recipe(
         f"{recipe.model}-{data.name}-seed{seed}-{recipe.fingerprint()}"
     )
     history = fit(
-        model, train_loader, test_loader, epochs=recipe.epochs, lr=recipe.lr,
-        weight_decay=recipe.weight_decay, warmup_epochs=recipe.warmup_epochs,
-        label_smoothing=recipe.label_smoothing, grad_clip=recipe.grad_clip, device=device,
-        checkpoint_dir=folder, resume=True, seed=seed, verbose=verbose,
+        model,
+        train_loader,
+        test_loader,
+        epochs=recipe.epochs,
+        lr=recipe.lr,
+        weight_decay=recipe.weight_decay,
+        warmup_epochs=recipe.warmup_epochs,
+        label_smoothing=recipe.label_smoothing,
+        grad_clip=recipe.grad_clip,
+        device=device,
+        checkpoint_dir=folder,
+        resume=True,
+        seed=seed,
+        verbose=verbose,
     )
     return TrainedModel(model, history, recipe, train_split, folder)
