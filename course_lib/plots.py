@@ -225,17 +225,23 @@ def attention_overlays(
     """Images ``(K, 3, H, W)`` (uint8) in the first row; below, one row per entry of ``rows``:
     a ``(K, g, g)`` map (e.g. the class token's attention) upsampled over the image."""
     count = images.shape[0]
-    fig, axes = plt.subplots(1 + len(rows), count, figsize=(count * 1.3, (1 + len(rows)) * 1.4),
-                             squeeze=False)
+    fig, axes = plt.subplots(
+        1 + len(rows), count, figsize=(count * 1.3, (1 + len(rows)) * 1.4), squeeze=False
+    )
     size = images.shape[-1]
     for j in range(count):
         axes[0, j].imshow(_to_hwc(images[j]), interpolation="nearest")
         for i, maps in enumerate(rows.values(), start=1):
-            heat = torch.nn.functional.interpolate(maps[j][None, None].float(), size=size,
-                                                   mode="nearest")[0, 0]
+            heat = torch.nn.functional.interpolate(
+                maps[j][None, None].float(), size=size, mode="nearest"
+            )[0, 0]
             axes[i, j].imshow(_to_hwc(images[j]), interpolation="nearest")
-            axes[i, j].imshow(heat / heat.max().clamp_min(1e-12), cmap="inferno", alpha=0.6,
-                              interpolation="nearest")
+            axes[i, j].imshow(
+                heat / heat.max().clamp_min(1e-12),
+                cmap="inferno",
+                alpha=0.6,
+                interpolation="nearest",
+            )
     for ax in axes.flat:
         ax.set_xticks([])
         ax.set_yticks([])
@@ -254,9 +260,14 @@ def few_shot_accuracy(results: Mapping[str, Mapping[int, Sequence[float]]], titl
     for name, by_shots in results.items():
         shots = sorted(by_shots)
         accs = [torch.tensor(by_shots[k]) * 100 for k in shots]
-        ax.errorbar(shots, [a.mean() for a in accs], yerr=[a.std() if len(a) > 1 else 0
-                                                            for a in accs],
-                    marker="o", capsize=3, label=name)
+        ax.errorbar(
+            shots,
+            [a.mean() for a in accs],
+            yerr=[a.std() if len(a) > 1 else 0 for a in accs],
+            marker="o",
+            capsize=3,
+            label=name,
+        )
     ax.set_xscale("log")
     ax.set_xticks(sorted({k for r in results.values() for k in r}))
     ax.get_xaxis().set_major_formatter(plt.matplotlib.ticker.ScalarFormatter())
@@ -300,16 +311,25 @@ def patch_sequence(
     if rows * cols <= 256:
         for r in range(rows):
             for col in range(cols):
-                ax.text(col * p + 0.15 * p, r * p + 0.15 * p, str(r * cols + col), ha="left",
-                        va="top", fontsize=5.5, color="white",
-                        bbox=dict(boxstyle="square,pad=0.05", fc="black", alpha=0.35, lw=0))
+                ax.text(
+                    col * p + 0.15 * p,
+                    r * p + 0.15 * p,
+                    str(r * cols + col),
+                    ha="left",
+                    va="top",
+                    fontsize=5.5,
+                    color="white",
+                    bbox=dict(boxstyle="square,pad=0.05", fc="black", alpha=0.35, lw=0),
+                )
     ax.set_xticks(range(0, w + 1, p))
     ax.set_yticks(range(0, h + 1, p))
     ax.tick_params(labelsize=7)
     ax.set_xlabel("pixel column")
     ax.set_ylabel("pixel row")
-    ax.set_title(f"{h}x{w} image, {p}x{p} patches: a {rows}x{cols} grid, numbered in raster order",
-                 fontsize=10)
+    ax.set_title(
+        f"{h}x{w} image, {p}x{p} patches: a {rows}x{cols} grid, numbered in raster order",
+        fontsize=10,
+    )
     strip = fig.add_subplot(grid[1])
     mosaic = make_grid(tiles, nrow=per_line, padding=1, pad_value=1.0)
     strip.imshow(_to_hwc(mosaic), interpolation="nearest")
@@ -317,12 +337,16 @@ def patch_sequence(
     strip.set_xticks([1 + k * (p + 1) + p / 2 - 0.5 for k in ticks])
     strip.set_xticklabels([f"+{k}" for k in ticks], fontsize=7)
     strip.set_yticks([1 + i * (p + 1) + p / 2 - 0.5 for i in range(lines)])
-    strip.set_yticklabels([f"{i * per_line}-{min(n, (i + 1) * per_line) - 1}"
-                           for i in range(lines)], fontsize=7)
+    strip.set_yticklabels(
+        [f"{i * per_line}-{min(n, (i + 1) * per_line) - 1}" for i in range(lines)], fontsize=7
+    )
     strip.tick_params(length=0)
     strip.set_xlabel("position in the sequence (line start + offset)")
-    strip.set_title(f"the same image as a sequence of {n} patches"
-                    + (f", wrapped every {per_line}" if lines > 1 else ""), fontsize=10)
+    strip.set_title(
+        f"the same image as a sequence of {n} patches"
+        + (f", wrapped every {per_line}" if lines > 1 else ""),
+        fontsize=10,
+    )
     fig.suptitle(title)
     return fig
 
@@ -333,8 +357,9 @@ def position_similarity_maps(
     """One panel per position-embedding scheme: ``{name: (g, g)}`` cosine similarities between
     the embedding of ``position = (row, col)`` (marked with a cross) and every grid position.
     Each panel has its own colour scale, from its smallest value to 1."""
-    fig, axes = plt.subplots(1, len(maps), figsize=(3.4 * len(maps), 3.3), squeeze=False,
-                             layout="constrained")
+    fig, axes = plt.subplots(
+        1, len(maps), figsize=(3.4 * len(maps), 3.3), squeeze=False, layout="constrained"
+    )
     for ax, (name, similarity) in zip(axes[0], maps.items()):
         similarity = similarity.detach().cpu().float()
         image = ax.imshow(similarity, vmin=float(similarity.min()), vmax=1.0, cmap="viridis")
@@ -379,10 +404,14 @@ def attention_matrices(matrices: Mapping[str, torch.Tensor], title: str) -> Figu
     fig, axes = plt.subplots(1, len(matrices), figsize=(4.2 * len(matrices), 3.8), squeeze=False)
     for ax, (name, matrix) in zip(axes[0], matrices.items()):
         matrix = matrix.detach().float().cpu()
-        symmetric = bool((matrix < 0).any())
+        diverging = bool((matrix < 0).any())  # signed values: a colour scale centred on 0
         limit = matrix.abs().max().item()
-        image = ax.imshow(matrix, cmap="RdBu_r" if symmetric else "viridis",
-                          vmin=-limit if symmetric else 0, vmax=limit)
+        image = ax.imshow(
+            matrix,
+            cmap="RdBu_r" if diverging else "viridis",
+            vmin=-limit if diverging else 0,
+            vmax=limit,
+        )
         ax.set_title(name)
         ax.set_xlabel("key token j")
         ax.set_ylabel("query token i")
@@ -392,30 +421,163 @@ def attention_matrices(matrices: Mapping[str, torch.Tensor], title: str) -> Figu
     return fig
 
 
-def softmax_saturation(widths: Sequence[int], max_weight: Mapping[str, Sequence[float]]):
-    """Mean largest attention weight per row against the width ``d``, one line per scoring."""
-    fig, ax = plt.subplots(figsize=(5.5, 3.6))
-    for name, values in max_weight.items():
-        ax.plot(widths, values, marker="o", label=name)
-    ax.set_xscale("log", base=2)
-    ax.set_ylim(0, 1.05)
-    ax.set_xlabel("width d of queries and keys")
-    ax.set_ylabel("mean largest weight in a row")
-    ax.set_title("Softmax saturation: q.k with and without 1/sqrt(d)")
-    ax.legend()
+def softmax_saturation(
+    widths: Sequence[int],
+    stats: Mapping[str, Mapping[str, Sequence[float]]],
+    references: Mapping[str, float] | None = None,
+    log_y: Sequence[str] = (),
+    title: str = "Softmax saturation: scores q.k with and without 1/sqrt(d)",
+) -> Figure:
+    """One panel per statistic against the width ``d`` of queries and keys (log axis), one line
+    per way of scoring: ``stats[scoring][statistic]`` holds one value per width.
+
+    ``references`` draws a dashed horizontal line in the named panels (e.g. the entropy of
+    uniform attention); the panels named in ``log_y`` get a logarithmic y axis."""
+    names = list(next(iter(stats.values())))
+    fig, axes = plt.subplots(1, len(names), figsize=(3.6 * len(names), 3.4), squeeze=False)
+    for ax, statistic in zip(axes[0], names):
+        for scoring, values in stats.items():
+            ax.plot(widths, values[statistic], marker="o", ms=4, label=scoring)
+        if references and statistic in references:
+            ax.axhline(references[statistic], color="grey", ls="--", lw=1, label="uniform rows")
+        ax.set_xscale("log", base=2)
+        if statistic in log_y:
+            ax.set_yscale("log", base=2)
+        ax.set_xlabel("width d of queries and keys")
+        ax.set_ylabel(statistic)
+        ax.set_title(statistic, fontsize=10)
+        ax.legend(fontsize=8)
+    fig.suptitle(title)
     fig.tight_layout()
     return fig
 
 
-def filter_comparison(maps: Mapping[str, torch.Tensor], title: str) -> Figure:
-    """``(g, g)`` weight maps side by side: how one position mixes the others."""
-    fig, axes = plt.subplots(1, len(maps), figsize=(3.2 * len(maps), 3.2), squeeze=False)
-    for ax, (name, weights) in zip(axes[0], maps.items()):
-        image = ax.imshow(weights.detach().float().cpu(), cmap="viridis", vmin=0)
-        ax.set_title(name, fontsize=9)
-        ax.set_xlabel("patch column")
-        ax.set_ylabel("patch row")
-        fig.colorbar(image, ax=ax, shrink=0.7)
+def data_dependent_filters(
+    images: torch.Tensor,
+    attention: torch.Tensor,
+    conv: torch.Tensor,
+    query: int,
+    names: Sequence[str],
+    title: str,
+) -> Figure:
+    """How one query patch mixes the patch grid, per image: attention vs a convolution.
+
+    ``images``: ``(K, 3, H, W)`` uint8, one row each. Columns: the image with the query patch
+    outlined; the query's attention weights ``attention[k]`` of shape ``(g, g)``; the
+    convolution's weights ``conv[k]`` of shape ``(g, g)`` for the same query. Each weight column
+    shares one colour scale across images, so equal maps look equal."""
+    count, grid = images.shape[0], attention.shape[-1]
+    patch = images.shape[-1] / grid
+    row, col = divmod(query, grid)
+    fig, axes = plt.subplots(count, 3, figsize=(9.6, 3.0 * count), squeeze=False)
+    columns = (
+        ("attention weights (computed from the image)", attention),
+        ("3x3 convolution weights (fixed)", conv),
+    )
+    for k in range(count):
+        ax = axes[k, 0]
+        ax.imshow(_to_hwc(images[k]), interpolation="nearest")
+        ax.add_patch(
+            plt.Rectangle(
+                (col * patch - 0.5, row * patch - 0.5),
+                patch,
+                patch,
+                fill=False,
+                edgecolor="red",
+                lw=2,
+            )
+        )
+        ax.set_title(f"{names[k]}: query patch {query}", fontsize=9)
+        ax.set_xlabel("pixel column")
+        ax.set_ylabel("pixel row")
+        for ax, (name, maps) in zip(axes[k, 1:], columns):
+            maps = maps.detach().float().cpu()
+            image = ax.imshow(maps[k], cmap="viridis", vmin=0, vmax=maps.max().item())
+            ax.plot(col, row, marker="x", color="red", ms=8)
+            ax.set_title(name, fontsize=9)
+            ax.set_xlabel("patch column")
+            ax.set_ylabel("patch row")
+            fig.colorbar(image, ax=ax, shrink=0.75)
+    fig.suptitle(title)
+    fig.tight_layout()
+    return fig
+
+
+# --- notebook 05: inductive bias and data ---
+
+
+def layer_costs(params: Mapping[str, float], macs: Mapping[str, float], title: str = "") -> Figure:
+    """Two bar panels on log scales: parameters and multiply-adds of each layer (``{layer:
+    count}``, same keys in both)."""
+    names = list(params)
+    fig, axes = plt.subplots(1, 2, figsize=(10, 0.45 * len(names) + 1.6), sharey=True)
+    for ax, values, label in ((axes[0], params, "parameters"), (axes[1], macs, "multiply-adds")):
+        bars = ax.barh(range(len(names)), [values[n] for n in names], color="tab:blue")
+        ax.bar_label(bars, labels=[f"{values[n]:,.0f}" for n in names], fontsize=7, padding=2)
+        ax.set_xscale("log")
+        ax.set_xlim(right=max(values.values()) * 30)
+        ax.set_xlabel(f"{label} (log scale)")
+        ax.set_title(label)
+    axes[0].set_yticks(range(len(names)))
+    axes[0].set_yticklabels(names, fontsize=8)
+    axes[0].invert_yaxis()
+    fig.suptitle(title)
+    fig.tight_layout()
+    return fig
+
+
+def accuracy_vs_data(
+    curves: Mapping[str, Mapping[int, float]], chance: float, title: str = ""
+) -> Figure:
+    """Test accuracy (in [0, 1]) against training images per class on a log x axis, one line per
+    model: ``{model: {images_per_class: accuracy}}``; a model may cover only some sizes."""
+    sizes = sorted({n for curve in curves.values() for n in curve})
+    fig, ax = plt.subplots(figsize=(6.4, 4.0))
+    for name, curve in curves.items():
+        xs = sorted(curve)
+        ax.plot(xs, [100 * curve[n] for n in xs], marker="o", label=name)
+    ax.axhline(100 * chance, color="grey", ls=":", lw=1, label="chance")
+    ax.set_xscale("log")
+    ax.set_xticks(sizes)
+    ax.set_xticklabels([str(n) for n in sizes])
+    ax.minorticks_off()
+    ax.set_xlabel("training images per class (log scale)")
+    ax.set_ylabel("test accuracy (%)")
+    ax.set_title(title)
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    return fig
+
+
+def patch_tradeoff(
+    forward_ms: Mapping[int, float],
+    accuracy: Mapping[int, Mapping[int, float]],
+    image_size: int,
+    title: str = "",
+) -> Figure:
+    """Left: measured forward time per patch size (``{patch: ms}``), bars labelled with the token
+    count. Right: test accuracy per patch size, one line per training-set size (``{images_per_class:
+    {patch: accuracy}}``; patch sizes that were not trained are left out)."""
+    patches = sorted(forward_ms)
+    fig, axes = plt.subplots(1, 2, figsize=(10, 3.8))
+    labels = [f"patch {p}\n{(image_size // p) ** 2} tokens" for p in patches]
+    bars = axes[0].bar(labels, [forward_ms[p] for p in patches], color="tab:orange")
+    axes[0].bar_label(bars, fmt="%.1f", fontsize=8)
+    axes[0].set_ylabel("forward time of one batch (ms)")
+    axes[0].set_title("cost")
+    for per_class, by_patch in accuracy.items():
+        xs = [p for p in patches if p in by_patch]
+        axes[1].plot(
+            xs, [100 * by_patch[p] for p in xs], marker="o", label=f"{per_class} images per class"
+        )
+    axes[1].set_xscale("log", base=2)
+    axes[1].set_xticks(patches)
+    axes[1].set_xticklabels([str(p) for p in patches])
+    axes[1].minorticks_off()
+    axes[1].set_xlabel("patch size (pixels)")
+    axes[1].set_ylabel("test accuracy (%)")
+    axes[1].set_title("accuracy")
+    axes[1].legend(fontsize=8)
     fig.suptitle(title)
     fig.tight_layout()
     return fig

@@ -1,5 +1,7 @@
-"""Attention from the package functions notebook 02 uses: the explicit formula, PyTorch's fused
-kernel, nn.MultiheadAttention and the course's Attention layer agree."""
+"""The attention pieces notebook 02 uses: ``explicit_attention`` equals PyTorch's fused kernel, its
+weights are row-stochastic and not symmetric; the ``Attention`` layer's fused and explicit paths
+agree with each other and with ``nn.MultiheadAttention``; the explicit path has second
+derivatives."""
 
 import math
 
@@ -7,35 +9,81 @@ import pytest
 import torch
 import torch.nn.functional as F
 from torch import nn
+from torch.testing import assert_close
 
 from course_lib.models.layers import Attention, explicit_attention, merge_heads, split_heads
 
+SHAPES = [(5, 16), (2, 3, 7, 8), (1, 4, 65, 32), (3, 2, 10, 4)]
 
-@pytest.mark.parametrize("shape", [(5, 16), (2, 3, 7, 8), (1, 4, 65, 32)])
-@pytest.mark.parametrize("scale", [None, 0.3])
-def test_explicit_attention_equals_pytorch(shape, scale):
-    g = torch.Generator().manual_seed(0)
-    q, k, v = (torch.randn(*shape, generator=g) for _ in range(3))
+
+def _qkv(*shape: int, seed: int = 0) -> list[torch.Tensor]:
+    g = torch.Generator().manual_seed(seed)
+    return [torch.randn(*shape, generator=g) for _ in range(3)]
+
+
+@pytest.mark.parametrize("shape", SHAPES, ids=lambda s: "x".join(map(str, s)))
+@pytest.mark.parametrize("scale", [None, 0.3, 2.0])
+def test_explicit_attention_equals_scaled_dot_product_attention(shape, scale):
+    q, k, v = _qkv(*shape)
     out, weights = explicit_attention(q, k, v, scale)
-    expected = F.scaled_dot_product_attention(q[None], k[None], v[None], scale=scale)[0]
-    torch.testing.assert_close(out, expected, atol=1e-5, rtol=1e-5)
-    torch.testing.assert_close(weights.sum(-1), torch.ones(shape[:-1]))
+    expected = F.scaled_dot_product_attention(q, k, v, scale=scale)
+    assert_close(out, expected, atol=1e-5, rtol=1e-5)
+    assert weights.shape == (*shape[:-1], shape[-2])
+
+
+def test_explicit_attention_with_different_query_and_value_sizes():
+    g = torch.Generator().manual_seed(1)
+    q = torch.randn(2, 5, 8, generator=g)  # 5 queries
+    k = torch.randn(2, 7, 8, generator=g)  # 7 keys
+    v = torch.randn(2, 7, 3, generator=g)  # values of width 3
+    out, weights = explicit_attention(q, k, v)
+    assert out.shape == (2, 5, 3) and weights.shape == (2, 5, 7)
+    assert_close(out, F.scaled_dot_product_attention(q, k, v), atol=1e-5, rtol=1e-5)
+
+
+def test_default_scale_is_one_over_sqrt_of_the_key_width():
+    q, k, v = _qkv(6, 9)
+    _, weights = explicit_attention(q, k, v)
+    assert_close(weights, (q @ k.T / math.sqrt(9)).softmax(dim=-1))
+
+
+@pytest.mark.parametrize("shape", SHAPES, ids=lambda s: "x".join(map(str, s)))
+def test_weights_are_positive_and_rows_sum_to_one(shape):
+    q, k, v = _qkv(*shape, seed=2)
+    _, weights = explicit_attention(q, k, v)
+    assert (weights > 0).all()
+    assert_close(weights.sum(dim=-1), torch.ones(shape[:-1]))
+
+
+def test_weights_are_not_symmetric_for_different_queries_and_keys():
+    q, k, v = _qkv(2, 4, 16, 8, seed=3)
+    scores = q @ k.transpose(-2, -1)
+    assert not torch.allclose(scores, scores.transpose(-2, -1))
+    _, weights = explicit_attention(q, k, v)
     assert not torch.allclose(weights, weights.transpose(-2, -1))
 
 
-def test_default_scale_is_one_over_sqrt_d():
-    q, k, v = torch.randn(3, 6, 9).unbind(0)
-    _, weights = explicit_attention(q, k, v)
-    torch.testing.assert_close(weights, (q @ k.T / math.sqrt(9)).softmax(-1))
+def test_row_softmax_breaks_symmetry_even_when_queries_equal_keys():
+    q, _, v = _qkv(16, 8, seed=4)
+    scores = q @ q.T
+    assert_close(scores, scores.T)  # W_Q = W_K: symmetric scores
+    _, weights = explicit_attention(q, q, v)
+    assert not torch.allclose(weights, weights.T)  # each row has its own normaliser
+    normalisers = (scores / math.sqrt(8)).exp().sum(dim=-1, keepdim=True)
+    assert_close(weights * normalisers, (weights * normalisers).T)
 
 
-def test_split_and_merge_heads_are_inverse():
+def test_split_and_merge_heads_slice_the_channels_and_invert_each_other():
     x = torch.randn(2, 10, 12)
-    assert split_heads(x, 3).shape == (2, 3, 10, 4)
-    torch.testing.assert_close(merge_heads(split_heads(x, 3)), x)
+    heads = split_heads(x, 3)
+    assert heads.shape == (2, 3, 10, 4)
+    for h in range(3):
+        assert_close(heads[:, h], x[..., 4 * h : 4 * (h + 1)])
+    assert_close(merge_heads(heads), x)
 
 
-def _pair(dim=32, heads=4):
+def _attention_pair(dim: int = 32, heads: int = 4) -> tuple[Attention, nn.MultiheadAttention]:
+    """A course ``Attention`` and an ``nn.MultiheadAttention`` holding the same weights."""
     torch.manual_seed(0)
     ours = Attention(dim, heads, qkv_bias=True).eval()
     theirs = nn.MultiheadAttention(dim, heads, batch_first=True).eval()
@@ -47,28 +95,48 @@ def _pair(dim=32, heads=4):
     return ours, theirs
 
 
+def test_attention_fused_path_equals_explicit_path_and_stores_weights():
+    ours, _ = _attention_pair()
+    x = torch.randn(3, 17, 32)
+    with torch.no_grad():
+        fused = ours(x)
+        assert ours.attention is None  # the fused path never forms the weights
+        ours.fused = False
+        explicit = ours(x)
+        ours.fused, ours.store_attention = True, True
+        stored = ours(x)
+    assert_close(explicit, fused, atol=1e-5, rtol=1e-5)
+    assert_close(stored, fused, atol=1e-5, rtol=1e-5)
+    assert ours.attention.shape == (3, 4, 17, 17)  # (B, H, N, N)
+    assert_close(ours.attention.sum(dim=-1), torch.ones(3, 4, 17))
+
+
 def test_attention_layer_equals_multihead_attention_on_both_paths():
-    ours, theirs = _pair()
+    ours, theirs = _attention_pair()
     x = torch.randn(2, 17, 32)
     with torch.no_grad():
         expected, expected_weights = theirs(x, x, x, average_attn_weights=False)
-        torch.testing.assert_close(ours(x), expected, atol=1e-5, rtol=1e-5)
+        assert_close(ours(x), expected, atol=1e-5, rtol=1e-5)
         ours.fused = False
-        torch.testing.assert_close(ours(x), expected, atol=1e-5, rtol=1e-5)
+        assert_close(ours(x), expected, atol=1e-5, rtol=1e-5)
         ours.store_attention = True
         ours(x)
-    assert ours.attention.shape == (2, 4, 17, 17)
-    torch.testing.assert_close(ours.attention, expected_weights, atol=1e-5, rtol=1e-5)
+    assert_close(ours.attention, expected_weights, atol=1e-5, rtol=1e-5)
 
 
 def test_explicit_path_supports_double_backward():
-    ours, _ = _pair()
+    ours, _ = _attention_pair()
     ours.fused = False
-    x = torch.randn(1, 9, 32, requires_grad=True)
-    loss = ours(x).pow(2).sum()
-    (grad,) = torch.autograd.grad(loss, x, create_graph=True)
-    (second,) = torch.autograd.grad(grad.pow(2).sum(), x)
-    assert torch.isfinite(second).all() and second.abs().sum() > 0
+    x = torch.randn(2, 9, 32, requires_grad=True)
+    params = list(ours.parameters())
+    loss = ours(x).pow(2).mean()
+    # first derivatives, kept differentiable
+    grads = torch.autograd.grad(loss, [x, *params], create_graph=True)
+    # second derivatives: a Hessian-vector product in the direction of the gradient itself
+    dot = sum((g * g.detach()).sum() for g in grads)
+    second = torch.autograd.grad(dot, [x, *params], create_graph=True)
+    assert all(torch.isfinite(s).all() for s in second)
+    assert sum(s.abs().sum() for s in second) > 0
 
 
 def test_width_must_split_into_heads():
