@@ -54,3 +54,40 @@ def test_every_notebook_has_one_parameters_cell_with_a_profile():
         source = tagged[0].source
         for knob in ("profile", "dataset", "output_dir", "seed"):
             assert re.search(rf"^{knob}\s*=", source, re.M), (path.name, knob)
+
+
+def test_readme_links_every_notebook_and_every_link_exists():
+    readme = (REPO / "README.md").read_text()
+    linked = set(re.findall(r"\]\((notebooks/[0-9]{2}_\w+\.ipynb)\)", readme))
+    present = {f"notebooks/{p.name}" for p in (REPO / "notebooks").glob("[0-9][0-9]_*.ipynb")}
+    assert linked <= present, f"README links missing notebooks: {sorted(linked - present)}"
+    assert present <= linked, f"README does not link: {sorted(present - linked)}"
+
+
+def test_committed_notebooks_are_executed_and_say_how():
+    import nbformat
+
+    for path in sorted((REPO / "notebooks").glob("[0-9][0-9]_*.ipynb")):
+        nb = nbformat.read(path, as_version=4)
+        code = [c for c in nb.cells if c.cell_type == "code"]
+        assert all(c.execution_count is not None for c in code), f"{path.name} is not executed"
+        header = "".join(o.get("text", "") for o in code[1].outputs)
+        assert "Profile  :" in header and "Device   :" in header, path.name
+        assert "Finished" in "".join(o.get("text", "") for o in code[-1].outputs), path.name
+
+
+def test_checked_cells_show_no_figures():
+    """nbval runs the notebooks with the Agg backend, where `plt.show()` displays nothing: a cell
+    marked NBVAL_CHECK_OUTPUT that shows a figure would fail on every machine but the author's."""
+    import nbformat
+
+    for path in sorted((REPO / "notebooks").glob("[0-9][0-9]_*.ipynb")):
+        nb = nbformat.read(path, as_version=4)
+        for index, cell in enumerate(nb.cells):
+            if cell.cell_type != "code" or "NBVAL_CHECK_OUTPUT" not in cell.source:
+                continue
+            figures = [o for o in cell.outputs if "image/png" in o.get("data", {})]
+            assert not figures, f"{path.name} cell {index}: a checked cell shows a figure"
+            assert "plt.show" not in cell.source and "plots." not in cell.source, (
+                f"{path.name} cell {index}: a checked cell must not draw (nbval runs with Agg)"
+            )
