@@ -3,10 +3,12 @@
 import re
 from pathlib import Path
 
+import nbformat
 import tomllib
 import yaml
 
 REPO = Path(__file__).resolve().parents[1]
+NOTEBOOKS = sorted((REPO / "notebooks").glob("[0-9][0-9]_*.ipynb"))
 
 
 def _name(requirement: str) -> str:
@@ -43,11 +45,8 @@ def test_required_libraries_are_declared():
 
 
 def test_every_notebook_has_one_parameters_cell_with_a_profile():
-    import nbformat
-
-    notebooks = sorted((REPO / "notebooks").glob("[0-9][0-9]_*.ipynb"))
-    assert notebooks
-    for path in notebooks:
+    assert NOTEBOOKS
+    for path in NOTEBOOKS:
         nb = nbformat.read(path, as_version=4)
         tagged = [c for c in nb.cells if "parameters" in c.get("metadata", {}).get("tags", [])]
         assert len(tagged) == 1, path.name
@@ -59,15 +58,13 @@ def test_every_notebook_has_one_parameters_cell_with_a_profile():
 def test_readme_links_every_notebook_and_every_link_exists():
     readme = (REPO / "README.md").read_text()
     linked = set(re.findall(r"\]\((notebooks/[0-9]{2}_\w+\.ipynb)\)", readme))
-    present = {f"notebooks/{p.name}" for p in (REPO / "notebooks").glob("[0-9][0-9]_*.ipynb")}
+    present = {f"notebooks/{p.name}" for p in NOTEBOOKS}
     assert linked <= present, f"README links missing notebooks: {sorted(linked - present)}"
     assert present <= linked, f"README does not link: {sorted(present - linked)}"
 
 
 def test_committed_notebooks_are_executed_and_say_how():
-    import nbformat
-
-    for path in sorted((REPO / "notebooks").glob("[0-9][0-9]_*.ipynb")):
+    for path in NOTEBOOKS:
         nb = nbformat.read(path, as_version=4)
         code = [c for c in nb.cells if c.cell_type == "code"]
         assert all(c.execution_count is not None for c in code), f"{path.name} is not executed"
@@ -79,9 +76,7 @@ def test_committed_notebooks_are_executed_and_say_how():
 def test_checked_cells_show_no_figures():
     """nbval runs the notebooks with the Agg backend, where `plt.show()` displays nothing: a cell
     marked NBVAL_CHECK_OUTPUT that shows a figure would fail on every machine but the author's."""
-    import nbformat
-
-    for path in sorted((REPO / "notebooks").glob("[0-9][0-9]_*.ipynb")):
+    for path in NOTEBOOKS:
         nb = nbformat.read(path, as_version=4)
         for index, cell in enumerate(nb.cells):
             if cell.cell_type != "code" or "NBVAL_CHECK_OUTPUT" not in cell.source:
