@@ -506,6 +506,14 @@ def data_dependent_filters(
 # --- notebook 05: inductive bias and data ---
 
 
+def _log_x_at(ax: plt.Axes, values: Sequence[int], base: int = 10) -> None:
+    """A logarithmic x axis with one plain-number tick at each of ``values`` and no others."""
+    ax.set_xscale("log", base=base)
+    ax.set_xticks(values)
+    ax.set_xticklabels([str(v) for v in values])
+    ax.minorticks_off()
+
+
 def layer_costs(params: Mapping[str, float], macs: Mapping[str, float], title: str = "") -> Figure:
     """Two bar panels on log scales: parameters and multiply-adds of each layer (``{layer:
     count}``, same keys in both)."""
@@ -537,10 +545,7 @@ def accuracy_vs_data(
         xs = sorted(curve)
         ax.plot(xs, [100 * curve[n] for n in xs], marker="o", label=name)
     ax.axhline(100 * chance, color="grey", ls=":", lw=1, label="chance")
-    ax.set_xscale("log")
-    ax.set_xticks(sizes)
-    ax.set_xticklabels([str(n) for n in sizes])
-    ax.minorticks_off()
+    _log_x_at(ax, sizes)
     ax.set_xlabel("training images per class (log scale)")
     ax.set_ylabel("test accuracy (%)")
     ax.set_title(title)
@@ -570,10 +575,7 @@ def patch_tradeoff(
         axes[1].plot(
             xs, [100 * by_patch[p] for p in xs], marker="o", label=f"{per_class} images per class"
         )
-    axes[1].set_xscale("log", base=2)
-    axes[1].set_xticks(patches)
-    axes[1].set_xticklabels([str(p) for p in patches])
-    axes[1].minorticks_off()
+    _log_x_at(axes[1], patches, base=2)
     axes[1].set_xlabel("patch size (pixels)")
     axes[1].set_ylabel("test accuracy (%)")
     axes[1].set_title("accuracy")
