@@ -99,3 +99,26 @@ def mean_attention_distance(
         per_query = (a * distances.to(a.device)).sum(dim=-1)  # (B, H, N)
         result.append(per_query.mean(dim=(0, 2)))
     return torch.stack(result)
+
+
+@torch.no_grad()
+def class_attention_maps(model: nn.Module, images: torch.Tensor, block: int = -1) -> torch.Tensor:
+    """Where a CaiT's class token looks: the attention of its query over the patch tokens in the
+    class-attention block ``block`` (default: the last). Returns ``(B, H, N)`` on the CPU, float32;
+    each head's row is renormalised over the patches (the weight on the class token itself is
+    dropped). Reshape to ``(B, H, g, g)`` to draw it over the image."""
+    token_blocks = getattr(model, "blocks_token_only", None)
+    if token_blocks is None or not hasattr(token_blocks[block].attn, "q"):
+        raise ValueError(f"{type(model).__name__} has no class-attention blocks.")
+    layer = token_blocks[block].attn
+    was_training = model.training
+    model.eval()
+    layer.store_attention = True
+    try:
+        model(images)
+        weights = layer.attention.float().cpu()[:, :, 0, 1:]  # (B, H, N)
+    finally:
+        layer.store_attention = False
+        layer.attention = None
+        model.train(was_training)
+    return weights / weights.sum(dim=-1, keepdim=True).clamp_min(1e-12)

@@ -1,10 +1,14 @@
 """Course models, each built from small modules; create any of them by name."""
 
+from course_lib.models.cait import CaiT
 from course_lib.models.cnn import ConvPatchEmbed, ResNetCifar
+from course_lib.models.deit import DistilledVisionTransformer
 from course_lib.models.registry import create_model, list_models, register_model
 from course_lib.models.vit import VisionTransformer
 
 __all__ = [
+    "CaiT",
+    "DistilledVisionTransformer",
     "ConvPatchEmbed",
     "ResNetCifar",
     "VisionTransformer",

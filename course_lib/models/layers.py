@@ -209,9 +209,17 @@ class Block(nn.Module):
         self.ls2 = LayerScale(dim, init_values) if init_values else nn.Identity()
         self.drop_path2 = DropPath(drop_path) if drop_path > 0 else nn.Identity()
 
+    def attn_branch(self, x: torch.Tensor) -> torch.Tensor:
+        """What the attention branch adds to the residual stream: ``ls1(MSA(LN(x)))``."""
+        return self.ls1(self.attn(self.norm1(x)))
+
+    def mlp_branch(self, x: torch.Tensor) -> torch.Tensor:
+        """What the MLP branch adds to the residual stream: ``ls2(MLP(LN(x)))``."""
+        return self.ls2(self.mlp(self.norm2(x)))
+
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        x = x + self.drop_path1(self.ls1(self.attn(self.norm1(x))))
-        x = x + self.drop_path2(self.ls2(self.mlp(self.norm2(x))))
+        x = x + self.drop_path1(self.attn_branch(x))
+        x = x + self.drop_path2(self.mlp_branch(x))
         return x
 
 

@@ -14,7 +14,12 @@ from typing import Any, TypeVar
 from torch import nn
 
 _BUILDERS: dict[str, Callable[..., nn.Module]] = {}
-_MODEL_MODULES = ("course_lib.models.cnn", "course_lib.models.vit")
+_MODEL_MODULES = (
+    "course_lib.models.cnn",
+    "course_lib.models.vit",
+    "course_lib.models.deit",
+    "course_lib.models.cait",
+)
 
 F = TypeVar("F", bound=Callable[..., nn.Module])
 

@@ -175,6 +175,10 @@ class VisionTransformer(nn.Module):
         """Parameter names the optimiser should not decay (used by ``course_lib.train``)."""
         return {"pos_embed", "cls_token"}
 
+    def prefix_tokens(self, batch: int) -> torch.Tensor:
+        """The learned tokens put in front of the patches: the class token, ``(B, 1, D)``."""
+        return self.cls_token.expand(batch, -1, -1)
+
     def tokens(self, x: torch.Tensor) -> torch.Tensor:
         """Images ``(B, C, H, W)`` -> the encoder's input ``(B, prefix + N, D)``: patch
         embeddings, the class token in front, position embeddings added."""
@@ -185,8 +189,8 @@ class VisionTransformer(nn.Module):
             resize_hint=", or adapt this model with model.resize_pos_embed(new_size)",
         )
         x = self.patch_embed(x)
-        if self.cls_token is not None:
-            x = torch.cat([self.cls_token.expand(x.shape[0], -1, -1), x], dim=1)
+        if self.num_prefix_tokens:
+            x = torch.cat([self.prefix_tokens(x.shape[0]), x], dim=1)
         if self.pos_embed is not None:
             x = x + self.pos_embed
         elif self.pos_embed_kind == "sincos":

@@ -14,13 +14,18 @@ from course_lib.train.engine import (
     merge_logits,
     predict,
 )
-from course_lib.train.losses import ClassificationLoss, soft_target_cross_entropy
+from course_lib.train.losses import (
+    ClassificationLoss,
+    DistillationLoss,
+    soft_target_cross_entropy,
+)
 from course_lib.train.optim import create_optimizer, param_groups, warmup_cosine
 from course_lib.train.recipes import VIT_RECIPES, Recipe, TrainedModel, train_recipe
 
 __all__ = [
     "CheckpointError",
     "ClassificationLoss",
+    "DistillationLoss",
     "History",
     "Recipe",
     "TrainedModel",
