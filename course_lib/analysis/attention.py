@@ -122,3 +122,59 @@ def class_attention_maps(model: nn.Module, images: torch.Tensor, block: int = -1
         layer.attention = None
         model.train(was_training)
     return weights / weights.sum(dim=-1, keepdim=True).clamp_min(1e-12)
+
+
+def gate_values(model: nn.Module) -> torch.Tensor:
+    """ConViT: each GPSA head's weight on its positional map, ``sigmoid(lambda_h)``, as
+    ``(L_gpsa, H)`` (1: purely positional, i.e. convolution-like; 0: purely content)."""
+    layers = [m for m in model.modules() if hasattr(m, "gating_param")]
+    if not layers:
+        raise ValueError(f"{type(model).__name__} has no GPSA layers.")
+    return torch.stack([torch.sigmoid(m.gating_param.detach().float().cpu()) for m in layers])
+
+
+@torch.no_grad()
+def nonlocality(model: nn.Module, images: torch.Tensor) -> torch.Tensor:
+    """ConViT: the mean attention distance (pixels) of every GPSA head, ``(L_gpsa, H)``, from
+    the mixed (content + positional) attention on ``images``: how far each head looks."""
+    maps = capture_attention(model, images)
+    gpsa = [m for m in maps if m.shape[-1] == m.shape[-2] == model.patch_embed.num_patches]
+    gpsa = gpsa[: model.local_up_to_layer]
+    return mean_attention_distance(gpsa, model.grid_size, model.patch_embed.patch_size, 0)
+
+
+class GateAndLocalityMonitor:
+    """An ``on_epoch_end`` callback for ``fit``: after every epoch it adds each GPSA head's gate
+    (``gate_l{l}_h{h}``) and nonlocality in pixels (``nonlocality_l{l}_h{h}``, measured on the
+    fixed ``images``) to the epoch's record, so they end up in the training history."""
+
+    def __init__(self, images: torch.Tensor) -> None:
+        self.images = images
+
+    def __call__(self, model: nn.Module, record: dict[str, float]) -> None:
+        gates = gate_values(model)
+        distances = nonlocality(model, self.images.to(next(model.parameters()).device))
+        for (layer, head), value in zip(_indices(gates.shape), gates.flatten().tolist()):
+            record[f"gate_l{layer}_h{head}"] = value
+        for (layer, head), value in zip(_indices(distances.shape), distances.flatten().tolist()):
+            record[f"nonlocality_l{layer}_h{head}"] = value
+
+
+def _indices(shape: torch.Size) -> list[tuple[int, int]]:
+    return [(layer, head) for layer in range(shape[0]) for head in range(shape[1])]
+
+
+def history_grid(history, name: str) -> torch.Tensor:
+    """Collect ``{name}_l{l}_h{h}`` columns of a training history into ``(epochs, L, H)``."""
+    records = history.records if hasattr(history, "records") else history
+    keys = [k for k in records[0] if k.startswith(f"{name}_l")]
+    if not keys:
+        raise ValueError(f"The history has no {name!r} columns; train with GateAndLocalityMonitor.")
+    layers = 1 + max(int(k.split("_l")[1].split("_h")[0]) for k in keys)
+    heads = 1 + max(int(k.split("_h")[-1]) for k in keys)
+    grid = torch.zeros(len(records), layers, heads)
+    for e, record in enumerate(records):
+        for layer in range(layers):
+            for head in range(heads):
+                grid[e, layer, head] = record[f"{name}_l{layer}_h{head}"]
+    return grid

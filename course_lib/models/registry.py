@@ -19,6 +19,7 @@ _MODEL_MODULES = (
     "course_lib.models.vit",
     "course_lib.models.deit",
     "course_lib.models.cait",
+    "course_lib.models.convit",
 )
 
 F = TypeVar("F", bound=Callable[..., nn.Module])
