@@ -6,8 +6,11 @@ Suites (each returns a dict of measurements; all are written to one JSON file):
 - ``loop``: ``fit()`` against a bare hand-written loop (same model, same batches); the ratio is
   the engine's overhead.
 - ``loader``: images/s of the on-device loader without and with each augmentation stage.
-- ``vit``: training images/s of the course ViT against timm's implementation of the same
-  configuration with the same weights (bf16 autocast on CUDA, plus ``torch.compile`` there).
+- ``models``: training images/s of each course transformer (ViT, distilled DeiT, CaiT, ConViT)
+  against timm's implementation of the same configuration with the same weights (bf16 autocast
+  and ``torch.compile`` on CUDA), forward FLOPs, MFU against the GPU's bf16 peak, and ConViT's
+  speed relative to the ViT of the same width.
+- ``tta``: time to accuracy: the course ViT trained from scratch until a target test accuracy.
 
 ``--tiny`` shrinks every suite to seconds (CI checks that the JSON is produced). Timings belong in
 this benchmark, never in timed tests.
@@ -17,6 +20,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import platform
 import tempfile
 import time
@@ -28,7 +32,7 @@ import torch
 import torch.nn.functional as F
 
 from course_lib.data import AugmentConfig, DeviceLoader, cifar10, default_data_root, make_shapes
-from course_lib.device import get_device, seed_everything
+from course_lib.device import get_device, seed_everything, should_compile
 from course_lib.models import create_model
 from course_lib.train import create_optimizer, fit
 
@@ -150,6 +154,13 @@ def bench_loader(tiny: bool, device: torch.device) -> dict[str, Any]:
     return result
 
 
+def _loss(outputs: torch.Tensor | tuple[torch.Tensor, ...], y: torch.Tensor) -> torch.Tensor:
+    """Cross-entropy; a model with two heads (distilled DeiT in training) gets the mean."""
+    if isinstance(outputs, (tuple, list)):
+        return torch.stack([F.cross_entropy(o.float(), y) for o in outputs]).mean()
+    return F.cross_entropy(outputs.float(), y)
+
+
 def _train_images_per_s(
     model: torch.nn.Module, device: torch.device, batch: int, steps: int, amp: bool
 ) -> float:
@@ -161,7 +172,7 @@ def _train_images_per_s(
 
     def step() -> None:
         with torch.autocast(device.type, dtype=dtype, enabled=amp):
-            loss = F.cross_entropy(model(x), y)
+            loss = _loss(model(x), y)
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         optimizer.step()
@@ -176,51 +187,197 @@ def _train_images_per_s(
     return batch * steps / (time.perf_counter() - start)
 
 
-def bench_vit(tiny: bool, device: torch.device) -> dict[str, Any]:
-    """Course ViT vs timm's ViT, same configuration and weights: training images/s."""
+def _forward_flops(model: torch.nn.Module, device: torch.device) -> float:
+    """Floating-point operations of one forward pass of one 32x32 image (PyTorch's counter;
+    a multiply-add counts 2). A training step costs about three times this."""
+    from torch.utils.flop_counter import FlopCounterMode
+
+    x = torch.randn(2, 3, 32, 32, device=device)
+    with FlopCounterMode(display=False) as counter:  # its module tracker needs autograd on
+        model(x)
+    return counter.get_total_flops() / 2
+
+
+# Dense bf16 tensor-core peaks in TFLOP/s (vendor data sheets; SXM parts). COURSE_PEAK_TFLOPS
+# overrides, e.g. for a GPU missing here.
+BF16_PEAK_TFLOPS = {"H200": 989.0, "H100": 989.0, "A100": 312.0, "L4": 121.0, "A10": 125.0}
+
+
+def bf16_peak_tflops(device: torch.device) -> float | None:
+    """The device's dense bf16 peak in TFLOP/s, or ``None`` when unknown (and on the CPU)."""
+    env = os.environ.get("COURSE_PEAK_TFLOPS")
+    if env:
+        return float(env)
+    if device.type != "cuda":
+        return None
+    name = torch.cuda.get_device_name(device)
+    return next((peak for key, peak in BF16_PEAK_TFLOPS.items() if key in name), None)
+
+
+# family: (course model per size, timm model, timm overrides per size). Sizes: "nano" (tiny
+# mode), "mini" (CPU), "tiny" (GPU: width 192, the design's anchor configuration).
+_CIFAR = {"img_size": 32, "patch_size": 4, "num_classes": 10}
+FAMILIES: dict[str, tuple[dict[str, str], str, dict[str, dict[str, Any]]]] = {
+    "vit": (
+        {"nano": "vit_cifar_nano", "mini": "vit_cifar_mini", "tiny": "vit_cifar_tiny"},
+        "vit_tiny_patch16_224",
+        {
+            "nano": dict(_CIFAR, embed_dim=64, depth=4, num_heads=2),
+            "mini": dict(_CIFAR, embed_dim=128, depth=6, num_heads=4),
+            "tiny": dict(_CIFAR, embed_dim=192, depth=9, num_heads=3),
+        },
+    ),
+    "deit": (
+        {
+            "nano": "deit_cifar_nano_distilled",
+            "mini": "deit_cifar_mini_distilled",
+            "tiny": "deit_cifar_tiny_distilled",
+        },
+        "deit_tiny_distilled_patch16_224",
+        {
+            "nano": dict(_CIFAR, embed_dim=64, depth=4, num_heads=2),
+            "mini": dict(_CIFAR, embed_dim=128, depth=6, num_heads=4),
+            "tiny": dict(_CIFAR, embed_dim=192, depth=9, num_heads=3),
+        },
+    ),
+    "cait": (
+        {"nano": "cait_cifar_nano", "mini": "cait_cifar_mini", "tiny": "cait_cifar_tiny"},
+        "cait_xxs24_224",
+        {
+            "nano": dict(_CIFAR, embed_dim=64, depth=4, num_heads=2, init_values=0.1),
+            "mini": dict(_CIFAR, embed_dim=128, depth=6, num_heads=4, init_values=0.1),
+            "tiny": dict(_CIFAR, embed_dim=192, depth=12, num_heads=4, init_values=0.1),
+        },
+    ),
+    "convit": (
+        {"nano": "convit_cifar_nano", "mini": "convit_cifar_mini", "tiny": "convit_cifar_tiny"},
+        "convit_tiny",  # timm's embed_dim is per head
+        {
+            "nano": dict(_CIFAR, embed_dim=16, depth=4, num_heads=4, local_up_to_layer=3),
+            "mini": dict(_CIFAR, embed_dim=32, depth=6, num_heads=4, local_up_to_layer=4),
+            "tiny": dict(_CIFAR, embed_dim=48, depth=9, num_heads=4, local_up_to_layer=7),
+        },
+    ),
+}
+
+
+def _pair(family: str, size: str, device: torch.device) -> dict[str, torch.nn.Module]:
     import timm
+
+    names, timm_name, timm_overrides = FAMILIES[family]
+    seed_everything(0)
+    reference = timm.create_model(timm_name, pretrained=False, **timm_overrides[size])
+    ours = create_model(names[size])
+    ours.load_state_dict(reference.state_dict())
+    if family == "deit":  # train both heads, as distillation does
+        reference.set_distilled_training(True)
+        ours.set_distilled_training(True)
+    return {"course": ours.to(device).train(), "timm": reference.to(device).train()}
+
+
+def bench_models(tiny: bool, device: torch.device) -> dict[str, Any]:
+    """Every course transformer against timm's same configuration with the same weights:
+    training images/s (bf16 autocast and ``torch.compile`` on CUDA; ``COURSE_COMPILE=1`` compiles
+    on the CPU too), forward FLOPs per image and, on CUDA, the model FLOP utilisation (MFU:
+    achieved training FLOP/s over the bf16 peak, counting a training step as 3 forward passes)."""
+    cuda = device.type == "cuda"
+    size = "nano" if tiny else ("tiny" if cuda else "mini")
+    batch, steps = (32, 2) if tiny else ((512, 50) if cuda else (128, 5))
+    compile_models = should_compile(device) and not tiny
+    peak = bf16_peak_tflops(device)
+    result: dict[str, Any] = {
+        "size": size,
+        "batch_size": batch,
+        "steps": steps,
+        "amp_bf16": cuda,
+        "compiled": compile_models,
+        "bf16_peak_tflops": peak,
+    }
+    for family in FAMILIES:
+        models = _pair(family, size, device)
+        entry: dict[str, Any] = {"model": FAMILIES[family][0][size]}
+        entry["forward_gflops_per_image"] = _forward_flops(models["course"], device) / 1e9
+        if compile_models:
+            models = {label: torch.compile(model) for label, model in models.items()}
+        for label in models:
+            entry[f"{label}_images_per_s"] = 0.0
+        # Alternate the two and keep each one's best round: the first model timed otherwise
+        # pays for the machine warming up.
+        for _ in range(1 if tiny else 2):
+            for label, model in models.items():
+                speed = _train_images_per_s(model, device, batch, steps, cuda)
+                entry[f"{label}_images_per_s"] = max(entry[f"{label}_images_per_s"], speed)
+        entry["course_over_timm"] = entry["course_images_per_s"] / entry["timm_images_per_s"]
+        if peak:
+            achieved = 3 * entry["forward_gflops_per_image"] * 1e9 * entry["course_images_per_s"]
+            entry["course_mfu"] = achieved / (peak * 1e12)
+        result[family] = entry
+    result["convit_over_vit"] = (
+        result["convit"]["course_images_per_s"] / result["vit"]["course_images_per_s"]
+    )
+    return result
+
+
+def bench_time_to_accuracy(tiny: bool, device: torch.device) -> dict[str, Any]:
+    """Train the course ViT from scratch with its recipe for this device and stop at a target
+    test accuracy: wall time (training plus the per-epoch evaluations) to reach it.
+
+    CUDA: ``vit_cifar_tiny`` on all of CIFAR-10, target 90%. CPU: ``vit_cifar_nano`` on 500
+    images per class, target 40%. Tiny mode: 60 images per class, target 15%, on CIFAR-10 if
+    present, else ``shapes``."""
+    from dataclasses import replace
+
+    from course_lib.data import load_dataset
+    from course_lib.train.recipes import VIT_RECIPES, train_recipe
 
     cuda = device.type == "cuda"
     if tiny:
-        name, width, depth, heads, batch, steps = "vit_cifar_nano", 64, 4, 2, 32, 3
+        recipe, target = VIT_RECIPES["smoke"], 0.15
     elif cuda:
-        name, width, depth, heads, batch, steps = "vit_cifar_tiny", 192, 9, 3, 512, 50
+        recipe, target = VIT_RECIPES["gpu"], 0.90
     else:
-        name, width, depth, heads, batch, steps = "vit_cifar_mini", 128, 6, 4, 128, 10
-    seed_everything(0)
-    reference = timm.create_model(
-        "vit_tiny_patch16_224",
-        pretrained=False,
-        img_size=32,
-        patch_size=4,
-        num_classes=10,
-        embed_dim=width,
-        depth=depth,
-        num_heads=heads,
-    ).to(device)
-    ours = create_model(name).to(device)
-    ours.load_state_dict(reference.state_dict())
-    result: dict[str, Any] = {"model": name, "batch_size": batch, "steps": steps, "amp_bf16": cuda}
-    models = {"course": ours, "timm": reference}
-    if cuda and not tiny:
-        models = {label: torch.compile(model) for label, model in models.items()}
-    # Alternate the two and keep each one's best round: the first model timed otherwise pays for
-    # the machine warming up.
-    for label in ("course", "timm"):
-        result[f"{label}_images_per_s"] = 0.0
-    for _ in range(1 if tiny else 2):
-        for label, model in models.items():
-            speed = _train_images_per_s(model, device, batch, steps, cuda)
-            result[f"{label}_images_per_s"] = max(result[f"{label}_images_per_s"], speed)
-    result["course_over_timm"] = result["course_images_per_s"] / result["timm_images_per_s"]
-    return result
+        recipe = replace(VIT_RECIPES["smoke"], epochs=20, per_class=500, test_per_class=100)
+        target = 0.40
+    data = load_dataset("auto", verbose=False) if tiny else load_dataset("cifar10")
+    reached: dict[str, float] = {}
+    start = time.perf_counter()
+
+    def stop_at_target(_model: torch.nn.Module, record: dict[str, float]) -> bool:
+        if record.get("test_acc", 0.0) >= target and not reached:
+            reached.update(epoch=record["epoch"], seconds=time.perf_counter() - start)
+            return True
+        return False
+
+    with tempfile.TemporaryDirectory() as tmp:
+        trained = train_recipe(
+            recipe,
+            data,
+            device=device,
+            checkpoint_root=tmp,
+            verbose=False,
+            on_epoch_end=stop_at_target,
+        )
+    wall = time.perf_counter() - start
+    return {
+        "model": recipe.model,
+        "dataset": data.name,
+        "train_images": len(trained.train_split),
+        "target_acc": target,
+        "reached": bool(reached),
+        "epochs_run": len(trained.history),
+        "epochs_planned": recipe.epochs,
+        "seconds_to_target": reached.get("seconds"),
+        "best_test_acc": max(trained.history["test_acc"]),
+        "wall_s": wall,
+    }
 
 
 SUITES: dict[str, Callable[[bool, torch.device], dict[str, Any]]] = {
     "data": bench_data,
     "loop": bench_loop,
     "loader": bench_loader,
-    "vit": bench_vit,
+    "models": bench_models,
+    "tta": bench_time_to_accuracy,
 }
 
 

@@ -153,7 +153,7 @@ def fit(
     progress: bool | None = None,
     verbose: bool = True,
     nan_check_every: int | None = None,
-    on_epoch_end: Callable[[nn.Module, dict[str, float]], None] | None = None,
+    on_epoch_end: Callable[[nn.Module, dict[str, float]], bool | None] | None = None,
 ) -> History:
     """Train ``model`` for ``epochs`` epochs on ``train_loader``; evaluate on ``test_loader``
     after each epoch. Returns the :class:`History`.
@@ -170,7 +170,8 @@ def fit(
       it (same arguments required), giving the same result as an uninterrupted run.
     - ``nan_check_every``: check the loss for NaN/inf every this many steps (default: every step
       on the CPU, every 25 on a GPU to avoid synchronising); the error names the first bad step.
-    - ``on_epoch_end(model, record)``: may add entries to the epoch's record (e.g. gate values).
+    - ``on_epoch_end(model, record)``: may add entries to the epoch's record (e.g. gate values);
+      returning ``True`` stops training after this epoch (e.g. at a target accuracy).
     - ``progress``: a tqdm bar per epoch; ``None`` shows it unless ``COURSE_PROGRESS=0`` (set by
       ``course_lib.run`` so executed notebooks keep only the one-line epoch summaries).
     """
@@ -291,13 +292,16 @@ def fit(
             record.update(test_loss=result["loss"], test_acc=result["acc"])
             if ema is not None:
                 record["ema_test_acc"] = evaluate(ema.module, test_loader, device, amp)["acc"]
-        if on_epoch_end is not None:
-            on_epoch_end(model, record)
+        stop = bool(on_epoch_end(model, record)) if on_epoch_end is not None else False
         history.records.append(record)
         if verbose:
             print(_format_record(record, epochs), flush=True)
         if ckpt_path is not None:
             _save(ckpt_path, state, epoch + 1, epochs)
+        if stop:
+            if verbose:
+                print(f"Stopped after epoch {epoch + 1} of {epochs}: on_epoch_end asked to stop.")
+            break
     return history
 
 

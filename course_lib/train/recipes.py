@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -86,10 +87,11 @@ def train_recipe(
     checkpoint_root: str | Path,
     seed: int = 0,
     verbose: bool = True,
+    on_epoch_end: Callable[[nn.Module, dict[str, float]], bool | None] | None = None,
 ) -> TrainedModel:
     """Train ``recipe.model`` on ``data`` with ``course_lib.train.fit``, checkpointing under
     ``checkpoint_root/<model>-<dataset>-seed<seed>-<fingerprint>``. A finished run found there is
-    loaded instead of retrained; an interrupted one continues."""
+    loaded instead of retrained; an interrupted one continues. ``on_epoch_end`` goes to ``fit``."""
     train_split = data.train
     if recipe.per_class:
         train_split = subset(data.train, per_class=recipe.per_class, seed=seed)
@@ -133,5 +135,6 @@ def train_recipe(
         resume=True,
         seed=seed,
         verbose=verbose,
+        on_epoch_end=on_epoch_end,
     )
     return TrainedModel(model, history, recipe, train_split, folder)
