@@ -318,3 +318,16 @@ def test_warmup_cosine_schedule():
     assert lrs[4] == pytest.approx(1.0)
     assert all(a >= b for a, b in zip(lrs[4:], lrs[5:]))
     assert lrs[-1] == pytest.approx(0.1, abs=0.01)
+
+
+def test_on_epoch_end_can_stop_training_early(shapes, tmp_path):
+    x, y = shapes
+    history = quiet_fit(
+        DropoutNet(),
+        make_loader(x, y),
+        epochs=5,
+        checkpoint_dir=tmp_path,
+        on_epoch_end=lambda model, record: record["epoch"] >= 2,
+    )
+    assert len(history) == 2
+    assert torch.load(tmp_path / "last.pt", weights_only=True)["epoch"] == 2
