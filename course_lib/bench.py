@@ -161,7 +161,7 @@ def _loss(outputs: torch.Tensor | tuple[torch.Tensor, ...], y: torch.Tensor) -> 
     return F.cross_entropy(outputs.float(), y)
 
 
-def _train_images_per_s(
+def train_images_per_s(
     model: torch.nn.Module, device: torch.device, batch: int, steps: int, amp: bool
 ) -> float:
     """Training steps on random 32x32 batches (after two warm-up steps): images per second."""
@@ -187,7 +187,7 @@ def _train_images_per_s(
     return batch * steps / (time.perf_counter() - start)
 
 
-def _forward_flops(model: torch.nn.Module, device: torch.device) -> float:
+def forward_flops(model: torch.nn.Module, device: torch.device) -> float:
     """Floating-point operations of one forward pass of one 32x32 image (PyTorch's counter;
     a multiply-add counts 2). A training step costs about three times this."""
     from torch.utils.flop_counter import FlopCounterMode
@@ -296,7 +296,7 @@ def bench_models(tiny: bool, device: torch.device) -> dict[str, Any]:
     for family in FAMILIES:
         models = _pair(family, size, device)
         entry: dict[str, Any] = {"model": FAMILIES[family][0][size]}
-        entry["forward_gflops_per_image"] = _forward_flops(models["course"], device) / 1e9
+        entry["forward_gflops_per_image"] = forward_flops(models["course"], device) / 1e9
         if compile_models:
             models = {label: torch.compile(model) for label, model in models.items()}
         for label in models:
@@ -305,7 +305,7 @@ def bench_models(tiny: bool, device: torch.device) -> dict[str, Any]:
         # pays for the machine warming up.
         for _ in range(1 if tiny else 2):
             for label, model in models.items():
-                speed = _train_images_per_s(model, device, batch, steps, cuda)
+                speed = train_images_per_s(model, device, batch, steps, cuda)
                 entry[f"{label}_images_per_s"] = max(entry[f"{label}_images_per_s"], speed)
         entry["course_over_timm"] = entry["course_images_per_s"] / entry["timm_images_per_s"]
         if peak:
