@@ -583,3 +583,619 @@ def patch_tradeoff(
     fig.suptitle(title)
     fig.tight_layout()
     return fig
+
+
+# --- notebook 08: CaiT class attention and talking heads ---
+
+
+def insertion_depth(
+    by_depth: Mapping[int, float],
+    references: Mapping[str, float],
+    total_blocks: int,
+    chance: float,
+    title: str = "",
+    marked: Mapping[str, tuple[int, float]] | None = None,
+) -> Figure:
+    """Test accuracy (in [0, 1]) against the number of patch-only blocks ``k`` before the class
+    token enters (``{k: accuracy}``, out of ``total_blocks``). ``marked``: other models drawn as
+    single points at their own insertion depth (``{name: (k, accuracy)}``); ``references``:
+    models without an insertion depth, as horizontal lines (``{name: accuracy}``); chance dotted."""
+    depths = sorted(by_depth)
+    fig, ax = plt.subplots(figsize=(6.4, 3.6))
+    ax.plot(
+        depths,
+        [100 * by_depth[k] for k in depths],
+        "o-",
+        color="tab:blue",
+        label="self-attention over [cls; patches]",
+    )
+    for i, (name, (depth, accuracy)) in enumerate((marked or {}).items()):
+        ax.plot(
+            [depth], [100 * accuracy], marker="*", ms=13, ls="none", color=f"C{i + 1}", label=name
+        )
+    styles = ("--", "-.", ":")
+    offset = len(marked or {})
+    for i, (name, accuracy) in enumerate(references.items()):
+        ax.axhline(
+            100 * accuracy,
+            ls=styles[i % len(styles)],
+            color=f"C{i + 1 + offset}",
+            lw=1.5,
+            label=name,
+        )
+    ax.axhline(100 * chance, color="grey", ls=":", lw=1, label="chance")
+    ax.set_xticks(range(0, total_blocks))
+    ax.set_xlim(-0.5, total_blocks - 0.5)
+    ax.set_xlabel(f"patch-only blocks before the class token enters (of {total_blocks})")
+    ax.set_ylabel("test accuracy (%)")
+    ax.set_title(title, fontsize=10)
+    ax.legend(fontsize=7, loc="lower left")
+    ax.grid(alpha=0.3)
+    fig.tight_layout()
+    return fig
+
+
+def head_mixing(matrices: Mapping[str, torch.Tensor], title: str) -> Figure:
+    """Talking-heads mixing matrices ``(H, H)`` side by side (rows: the new head ``g``, columns:
+    the head ``h`` it draws on), on a colour scale centred on 0, each entry written in its cell."""
+    fig, axes = plt.subplots(
+        1, len(matrices), figsize=(2.4 * len(matrices) + 0.6, 2.8), squeeze=False
+    )
+    limit = max(m.detach().abs().max().item() for m in matrices.values())
+    for ax, (name, matrix) in zip(axes[0], matrices.items()):
+        matrix = matrix.detach().float().cpu()
+        heads = matrix.shape[0]
+        image = ax.imshow(matrix, cmap="RdBu_r", vmin=-limit, vmax=limit)
+        for g in range(heads):
+            for h in range(heads):
+                ax.text(h, g, f"{matrix[g, h]:.2f}", ha="center", va="center", fontsize=7)
+        ticks = list(range(heads))
+        ax.set_xticks(ticks, [str(t + 1) for t in ticks])
+        ax.set_yticks(ticks, [str(t + 1) for t in ticks])
+        ax.set_xlabel("source head h")
+        ax.set_title(name, fontsize=9)
+    axes[0, 0].set_ylabel("mixed head g")
+    fig.subplots_adjust(left=0.08, right=0.86, bottom=0.2, top=0.8, wspace=0.3)
+    fig.colorbar(image, ax=list(axes[0]), shrink=0.8, label="mixing weight")
+    fig.suptitle(title, fontsize=10)
+    return fig
+
+
+# --- notebook 06: DeiT distillation ---
+
+
+def distillation_students(
+    students: Mapping[str, float],
+    teacher: float,
+    chance: float,
+    heads: Mapping[str, float] | None = None,
+    title: str = "",
+) -> Figure:
+    """Left: test accuracy (in [0, 1]) of each student, ``{student: accuracy}``, as bars, with the
+    teacher's accuracy dashed and chance dotted. Right (when ``heads`` is given): the accuracy of
+    each way of reading the distilled student, ``{"class head": ..., "average": ...}``."""
+    panels = 2 if heads else 1
+    fig, axes = plt.subplots(
+        1, panels, figsize=(4.6 + 3.4 * (panels - 1) + 0.6 * len(students), 3.6), squeeze=False
+    )
+    groups = [(axes[0][0], students, "students (one budget)", "tab:blue")]
+    if heads:
+        groups.append((axes[0][1], heads, "heads of the distilled student", "tab:green"))
+    for ax, values, subtitle, colour in groups:
+        bars = ax.bar(range(len(values)), [100 * v for v in values.values()], color=colour)
+        ax.bar_label(bars, fmt="%.1f", fontsize=8)
+        ax.axhline(100 * teacher, color="tab:red", ls="--", lw=1.2, label="CNN teacher")
+        ax.axhline(100 * chance, color="grey", ls=":", lw=1, label="chance")
+        ax.set_xticks(range(len(values)))
+        ax.set_xticklabels(list(values), fontsize=8, rotation=15, ha="right")
+        ax.set_ylabel("test accuracy (%)")
+        ax.set_ylim(0, max(100 * teacher, *(100 * v for v in values.values())) * 1.15)
+        ax.set_title(subtitle, fontsize=10)
+        ax.legend(fontsize=8, loc="lower right")
+    fig.suptitle(title)
+    fig.tight_layout()
+    return fig
+
+
+def token_similarity(curves: Mapping[str, Sequence[float]], title: str = "") -> Figure:
+    """Cosine similarity of the class and distillation tokens against depth, one line per entry
+    of ``curves`` (``{label: [after the embedding, after block 1, ..., after block L]}``)."""
+    fig, ax = plt.subplots(figsize=(6.2, 3.6))
+    for label, values in curves.items():
+        ax.plot(range(len(values)), list(values), marker="o", label=label)
+    depth = max(len(v) for v in curves.values())
+    ax.set_xticks(range(depth))
+    ax.set_xticklabels(["embed"] + [str(i) for i in range(1, depth)])
+    ax.axhline(0, color="grey", lw=0.8)
+    ax.set_ylim(-1.05, 1.05)
+    ax.set_xlabel("depth (after the embedding, then after each block)")
+    ax.set_ylabel("cosine similarity cls vs dist")
+    ax.set_title(title)
+    ax.legend(fontsize=8)
+    ax.grid(alpha=0.3)
+    fig.tight_layout()
+    return fig
+
+
+def attention_distance_by_model(
+    distances: Mapping[str, torch.Tensor], title: str = "", reference: float | None = None
+) -> Figure:
+    """Mean attention distance in pixels of several models, ``{model: (L, H) tensor}``: each head
+    as a faint dot, the mean over heads as a line; ``reference``: uniform attention."""
+    fig, ax = plt.subplots(figsize=(6.4, 3.8))
+    colours = plt.rcParams["axes.prop_cycle"].by_key()["color"]
+    for i, (label, dist) in enumerate(distances.items()):
+        dist = torch.as_tensor(dist).float()
+        layers = range(1, dist.shape[0] + 1)
+        colour = colours[i % len(colours)]
+        offset = (i - (len(distances) - 1) / 2) * 0.08
+        for h in range(dist.shape[1]):
+            ax.scatter([x + offset for x in layers], dist[:, h], s=14, alpha=0.4, color=colour)
+        ax.plot(layers, dist.mean(dim=1), marker="o", color=colour, label=f"{label} (head mean)")
+    if reference is not None:
+        ax.axhline(reference, color="grey", ls="--", lw=1, label="uniform attention")
+    ax.set_xlabel("network depth (layer)")
+    ax.set_ylabel("mean attention distance (pixels)")
+    ax.set_xticks(range(1, max(d.shape[0] for d in distances.values()) + 1))
+    ax.set_ylim(bottom=0)
+    ax.set_title(title)
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    return fig
+
+
+# --- notebook 07: CaiT LayerScale and depth ---
+
+
+def _plottable(value: float | None, log: bool) -> bool:
+    """A value a line can show: a finite number (and positive on a log axis)."""
+    import math
+
+    return value is not None and math.isfinite(value) and (value > 0 or not log)
+
+
+def per_block_curves(
+    panels: Mapping[str, Mapping[str, Sequence[float]]],
+    ylabels: Mapping[str, str],
+    title: str = "",
+    log_y: bool | Mapping[str, bool] = True,
+) -> Figure:
+    """One panel per entry of ``panels`` (``{panel title: {model: [one value per block]}}``), one
+    line per model against the block index (1 = first block); ``ylabels`` names each panel's y
+    axis; ``log_y`` is one choice for all panels or ``{panel title: bool}``. On a log axis,
+    values that are not finite or not positive are left out."""
+    from matplotlib.ticker import MaxNLocator
+
+    fig, axes = plt.subplots(1, len(panels), figsize=(4.6 * len(panels), 3.6), squeeze=False)
+    for ax, (name, curves) in zip(axes[0], panels.items()):
+        log = log_y.get(name, True) if isinstance(log_y, Mapping) else log_y
+        for label, values in curves.items():
+            xs = [i + 1 for i, v in enumerate(values) if _plottable(v, log)]
+            ax.plot(xs, [values[i - 1] for i in xs], marker="o", ms=3, label=label)
+        if log:
+            ax.set_yscale("log")
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+        ax.set_xlabel("block (1 = first)")
+        ax.set_ylabel(ylabels.get(name, ""))
+        ax.set_title(name, fontsize=10)
+        ax.legend(fontsize=7)
+    fig.suptitle(title)
+    fig.tight_layout()
+    return fig
+
+
+def depth_sweep(
+    results: Mapping[str, Mapping[int, float | None]], chance: float, title: str = ""
+) -> Figure:
+    """Test accuracy (in [0, 1]) against depth, one line per residual variant: ``{variant:
+    {depth: accuracy, or None for a run whose loss became NaN/inf}}``. Diverged runs are drawn
+    as crosses on the chance line and labelled "diverged"."""
+    depths = sorted({d for curve in results.values() for d in curve})
+    fig, ax = plt.subplots(figsize=(6.4, 4.0))
+    for name, curve in results.items():
+        xs = sorted(d for d, acc in curve.items() if _plottable(acc, log=False))
+        (line,) = ax.plot(xs, [100 * curve[d] for d in xs], marker="o", label=name)
+        for d in sorted(d for d, acc in curve.items() if not _plottable(acc, log=False)):
+            ax.scatter([d], [100 * chance], marker="x", s=60, color=line.get_color(), zorder=3)
+            ax.annotate(
+                f"{name}: diverged",
+                (d, 100 * chance),
+                textcoords="offset points",
+                xytext=(-40, 8),
+                fontsize=7,
+                color=line.get_color(),
+            )
+    ax.axhline(100 * chance, color="grey", ls=":", lw=1, label="chance")
+    ax.set_xticks(depths)
+    ax.set_xlabel("depth (transformer blocks)")
+    ax.set_ylabel("test accuracy (%)")
+    ax.set_title(title)
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    return fig
+
+
+# --- notebook 11: side by side ---
+
+
+def accuracy_vs_time(
+    curves: Mapping[str, tuple[Sequence[float], Sequence[float]]],
+    target: float | None = None,
+    chance: float | None = None,
+    title: str = "",
+) -> Figure:
+    """Test accuracy (in [0, 1]) against cumulative training time in seconds, one line per model:
+    ``{model: (seconds, accuracies)}`` with one point per evaluation; ``target`` as a dashed
+    line, ``chance`` dotted."""
+    fig, ax = plt.subplots(figsize=(6.4, 4.0))
+    for name, (seconds, accuracies) in curves.items():
+        ax.plot(list(seconds), [100 * a for a in accuracies], marker="o", label=name)
+    if target is not None:
+        ax.axhline(100 * target, color="k", ls="--", lw=1, label=f"target {100 * target:.0f}%")
+    if chance is not None:
+        ax.axhline(100 * chance, color="grey", ls=":", lw=1, label="chance")
+    ax.set_xlim(left=0)
+    ax.set_xlabel("training time (s, cumulative; evaluation excluded)")
+    ax.set_ylabel("test accuracy (%)")
+    ax.set_title(title)
+    ax.legend(fontsize=8)
+    ax.grid(alpha=0.3)
+    fig.tight_layout()
+    return fig
+
+
+def model_tradeoffs(
+    models: Mapping[str, Mapping[str, float]], chance: float | None = None, title: str = ""
+) -> Figure:
+    """Two scatter panels with one point per model (named in a shared legend): test accuracy (in
+    [0, 1]) against the parameter count and against training images per second, log x axes.
+    ``{model: {"parameters": ..., "images_per_s": ..., "accuracy": ...}}``."""
+    from matplotlib.ticker import FuncFormatter
+
+    fig, axes = plt.subplots(1, 2, figsize=(10, 3.8), sharey=True)
+    panels = (
+        (axes[0], "parameters", "parameters (log scale)", "accuracy vs size"),
+        (axes[1], "images_per_s", "training images per second (log scale)", "accuracy vs speed"),
+    )
+    for ax, key, xlabel, subtitle in panels:
+        # one colour per model (the order of the other plots), named in a shared legend: text
+        # labels next to the points collide when two models are close in both coordinates
+        markers = "osD^v<>ph*"
+        for i, (name, values) in enumerate(models.items()):
+            x, y = values[key], 100 * values["accuracy"]
+            ax.scatter([x], [y], s=45, color=f"C{i}", marker=markers[i % len(markers)], label=name)
+        if chance is not None:
+            ax.axhline(100 * chance, color="grey", ls=":", lw=1, label="chance")
+        ax.set_xscale("log")
+        ax.xaxis.set_major_formatter(FuncFormatter(lambda value, _pos: f"{value:,.0f}"))
+        ax.xaxis.set_minor_formatter(  # plain numbers at 2x and 5x each power of ten only
+            FuncFormatter(lambda value, _pos: f"{value:,.0f}" if f"{value:.0e}"[0] in "25" else "")
+        )
+        ax.tick_params(axis="x", which="both", labelsize=7)
+        ax.margins(x=0.3, y=0.15)
+        ax.set_xlabel(xlabel)
+        ax.set_title(subtitle)
+        ax.grid(alpha=0.3)
+    axes[0].set_ylabel("test accuracy (%)")
+    handles, labels = axes[0].get_legend_handles_labels()
+    fig.legend(handles, labels, loc="center right", fontsize=8)
+    fig.suptitle(title)
+    fig.tight_layout(rect=(0, 0, 0.88, 1))
+    return fig
+
+
+# --- notebook 09: ConViT, gated positional self-attention ---
+
+
+def head_maps(
+    rows: Mapping[str, torch.Tensor],
+    title: str,
+    query: tuple[int, int] | None = None,
+    column_names: Sequence[str] | None = None,
+    shared_scale: bool = False,
+) -> Figure:
+    """Attention maps of one query over a ``g x g`` patch grid: one row per entry of ``rows``
+    (``{row name: (K, g, g)}``, e.g. the heads of one layer), one column per map. ``query``
+    ``(row, col)`` is marked with a red cross. Each panel has its own colour scale unless
+    ``shared_scale`` (one scale for the whole figure)."""
+    names = list(rows)
+    count = max(m.shape[0] for m in rows.values())
+    fig, axes = plt.subplots(
+        len(names), count, figsize=(1.55 * count + 1.4, 1.55 * len(names) + 0.7), squeeze=False
+    )
+    top = max(m.detach().float().max().item() for m in rows.values())
+    for i, name in enumerate(names):
+        maps = rows[name].detach().float().cpu()
+        for j in range(count):
+            ax = axes[i, j]
+            ax.set_xticks([])
+            ax.set_yticks([])
+            if j >= maps.shape[0]:
+                ax.axis("off")
+                continue
+            vmax = top if shared_scale else maps[j].max().item()
+            image = ax.imshow(maps[j], cmap="viridis", vmin=0, vmax=max(vmax, 1e-12))
+            if query is not None:
+                ax.plot(query[1], query[0], marker="x", color="red", ms=6, mew=1.5)
+            if i == 0 and column_names is not None:
+                ax.set_title(column_names[j], fontsize=8)
+        axes[i, 0].set_ylabel(name, fontsize=8)
+    if shared_scale:
+        fig.colorbar(image, ax=axes, shrink=0.6, label="attention weight")
+    fig.supxlabel("key patch column", fontsize=9)
+    fig.suptitle(title, fontsize=10)
+    if not shared_scale:
+        fig.tight_layout()
+    return fig
+
+
+def gates_and_nonlocality(
+    gates: torch.Tensor,
+    distances: torch.Tensor,
+    title: str,
+    reference: float | None = None,
+    epochs: Sequence[int] | None = None,
+) -> Figure:
+    """ConViT over training: top row each GPSA head's gate ``sigmoid(lambda_h)`` (1: positional,
+    0: content), bottom row its nonlocality (mean attention distance, pixels), one column per
+    GPSA layer. Both tensors are ``(T, L, H)``, one entry per epoch in ``epochs`` (default
+    1..T); ``reference`` (e.g. the distance of uniform attention) is drawn dashed below."""
+    from matplotlib.ticker import MaxNLocator
+
+    steps, layers, heads = gates.shape
+    xs = list(epochs) if epochs is not None else list(range(1, steps + 1))
+    fig, axes = plt.subplots(2, layers, figsize=(3.0 * layers + 0.6, 5.2), squeeze=False)
+    top = max(distances.max().item(), reference or 0.0) * 1.08
+    for layer in range(layers):
+        for h in range(heads):
+            axes[0, layer].plot(xs, gates[:, layer, h], marker=".", label=f"head {h + 1}")
+            axes[1, layer].plot(xs, distances[:, layer, h], marker=".", label=f"head {h + 1}")
+        axes[0, layer].axhline(0.5, color="grey", ls=":", lw=1)
+        axes[0, layer].set_ylim(0, 1)
+        axes[0, layer].set_title(f"GPSA layer {layer + 1}", fontsize=9)
+        axes[1, layer].set_ylim(0, top)
+        if reference is not None:
+            axes[1, layer].axhline(reference, color="grey", ls="--", lw=1, label="uniform")
+        axes[1, layer].set_xlabel("epoch")
+    for ax in axes.flat:
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+    axes[0, 0].set_ylabel("gate sigmoid(lambda)\n(1 = positional)")
+    axes[1, 0].set_ylabel("nonlocality (pixels)")
+    axes[1, -1].legend(fontsize=7)
+    fig.suptitle(title, fontsize=10)
+    fig.tight_layout()
+    return fig
+
+
+def sample_efficiency(
+    ours: Mapping[str, Mapping[float, float]],
+    paper: Mapping[str, Mapping[float, float]],
+    chance: float,
+    title: str,
+    ours_title: str,
+    paper_title: str,
+) -> Figure:
+    """Two panels of accuracy (in [0, 1]) against the fraction of the training set used (log
+    axis, in %): left this run's models (``{model: {fraction: accuracy}}``), right published
+    numbers on another dataset, kept apart so they are never read as this run's."""
+    fig, axes = plt.subplots(1, 2, figsize=(10.5, 3.9))
+    for ax, curves in ((axes[0], ours), (axes[1], paper)):
+        fractions = sorted({f for curve in curves.values() for f in curve})
+        for name, curve in curves.items():
+            xs = sorted(curve)
+            ax.plot([100 * f for f in xs], [100 * curve[f] for f in xs], marker="o", label=name)
+        ax.set_xscale("log")
+        ax.set_xticks([100 * f for f in fractions])
+        ax.set_xticklabels([f"{100 * f:g}" for f in fractions])
+        ax.minorticks_off()
+        if ax is axes[0]:
+            ax.axhline(100 * chance, color="grey", ls=":", lw=1, label="chance")
+        ax.set_xlabel("share of the training set (%, log scale)")
+        ax.legend(fontsize=8)
+        ax.grid(alpha=0.3)
+    axes[0].set_ylabel("test accuracy (%)")
+    axes[1].set_ylabel("top-1 accuracy (%)")
+    axes[0].set_title(ours_title, fontsize=9)
+    axes[1].set_title(paper_title, fontsize=9)
+    fig.suptitle(title, fontsize=10)
+    fig.tight_layout()
+    return fig
+
+
+# --- notebook 10: how do vision transformers work? ---
+
+_LAYER_SHADES = {"msa": ("0.85", "MSA sub-layer"), "subsample": ("#c6dbef", "subsampling block")}
+
+
+def _normalised_depth(count: int) -> list[float]:
+    return [i / max(1, count - 1) for i in range(count)]
+
+
+def fourier_spectra(
+    spectra: Mapping[str, Sequence[tuple[torch.Tensor, torch.Tensor]]], title: str = ""
+) -> Figure:
+    """One panel per model: the relative log amplitude of every layer's feature maps against
+    frequency, ``{model: [(frequencies, amplitudes) per layer]}`` (frequencies in units of pi;
+    each layer may have its own grid), coloured from the first layer (dark) to the last
+    (light)."""
+    fig, axes = plt.subplots(
+        1, len(spectra), figsize=(3.4 * len(spectra), 3.2), sharey=True, squeeze=False
+    )
+    cmap = plt.get_cmap("plasma")
+    for ax, (name, layers) in zip(axes[0], spectra.items()):
+        for i, (freqs, amplitude) in enumerate(layers):
+            colour = cmap(0.85 * i / max(1, len(layers) - 1))
+            label = "first layer" if i == 0 else "last layer" if i == len(layers) - 1 else None
+            ax.plot(freqs.tolist(), amplitude.tolist(), color=colour, lw=1.2, label=label)
+        ax.set_xlabel("frequency (units of pi)")
+        ax.set_title(name)
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize=7)
+    axes[0][0].set_ylabel("relative log amplitude")
+    fig.suptitle(title)
+    fig.tight_layout()
+    return fig
+
+
+def by_depth(
+    curves: Mapping[str, tuple[Sequence[float], Sequence[str]]],
+    ylabel: str,
+    title: str = "",
+    log_y: bool = False,
+) -> Figure:
+    """One panel per model: a quantity measured after every layer (``{model: (values, kinds)}``)
+    against normalised depth (0: the embedding, 1: the last layer). ``kinds`` names each layer;
+    the segment that ends at an ``"msa"`` layer is shaded grey, one that ends at a
+    ``"subsample"`` layer blue, as in Park & Kim's figures."""
+    fig, axes = plt.subplots(1, len(curves), figsize=(3.4 * len(curves), 3.2), squeeze=False)
+    for ax, (name, (values, kinds)) in zip(axes[0], curves.items()):
+        xs = _normalised_depth(len(values))
+        step = 1 / max(1, len(values) - 1)
+        shaded = set()
+        for x, kind in zip(xs, kinds):  # shade the segment that ends at a layer's output
+            if kind in _LAYER_SHADES:
+                colour, label = _LAYER_SHADES[kind]
+                ax.axvspan(x - step, x, color=colour, lw=0, label=None if kind in shaded else label)
+                shaded.add(kind)
+        ax.plot(xs, list(values), "o-", color="tab:red", ms=4)
+        ax.set_xlim(0, 1)
+        if log_y:
+            ax.set_yscale("log")
+        ax.set_xlabel("normalised depth")
+        ax.set_ylabel(ylabel)
+        ax.set_title(name)
+        if shaded:
+            ax.legend(fontsize=7)
+    fig.suptitle(title)
+    fig.tight_layout()
+    return fig
+
+
+def band_noise_accuracy(
+    accuracy: Mapping[str, Mapping[tuple[float, float], float]],
+    clean: Mapping[str, float],
+    norm: float,
+    title: str = "",
+) -> Figure:
+    """The drop in test accuracy (percentage points) caused by noise of L2 norm ``norm`` in each
+    frequency band, one line per model: ``accuracy = {model: {(low, high): accuracy}}``,
+    ``clean = {model: accuracy without noise}`` (accuracies in [0, 1])."""
+    fig, ax = plt.subplots(figsize=(6.4, 3.8))
+    for name, by_band in accuracy.items():
+        bands = sorted(by_band)
+        centres = [(low + high) / 2 for low, high in bands]
+        drops = [100 * (clean[name] - by_band[b]) for b in bands]
+        ax.plot(centres, drops, "o-", label=name)
+    bands = sorted({b for by_band in accuracy.values() for b in by_band})
+    ax.set_xticks([(low + high) / 2 for low, high in bands])
+    ax.set_xticklabels([f"{low:g}-{high:g}" for low, high in bands], fontsize=8)
+    ax.axhline(0, color="grey", lw=1)
+    ax.set_xlabel("noise frequency band (units of the Nyquist frequency)")
+    ax.set_ylabel("accuracy drop (points)")
+    ax.set_title(title or f"Noise of norm {norm:g} in one frequency band")
+    ax.legend(fontsize=8)
+    ax.grid(alpha=0.3)
+    fig.tight_layout()
+    return fig
+
+
+def hessian_eigenvalues(
+    top: Mapping[str, Sequence[float]],
+    spectra: Mapping[str, Sequence[tuple[torch.Tensor, torch.Tensor]]],
+    title: str = "",
+) -> Figure:
+    """Left: the dominant Hessian eigenvalues (largest magnitude, PyHessian's convention) found on
+    each batch, one row per model (``{model: [eigenvalue, ...]}``). Right: the stochastic Lanczos
+    quadrature nodes and weights (``{model: [(nodes, weights) per batch]}``) on a symmetric-log
+    axis, negative nodes included."""
+    names = list(top)
+    fig, (left, right) = plt.subplots(1, 2, figsize=(11, 0.45 * len(names) + 2.4))
+    for row, name in enumerate(names):
+        values = list(top[name])
+        left.scatter(values, [row] * len(values), s=30, alpha=0.8, color=f"C{row}")
+        for i, (nodes, weights) in enumerate(spectra.get(name, ())):
+            right.scatter(
+                nodes.tolist(),
+                weights.tolist(),
+                s=14,
+                alpha=0.7,
+                color=f"C{row}",
+                label=name if i == 0 else None,
+            )
+    left.set_yticks(range(len(names)))
+    left.set_yticklabels(names, fontsize=8)
+    left.invert_yaxis()
+    left.axvline(0, color="grey", lw=1)
+    left.set_xlabel("dominant eigenvalue per batch (largest |value|)")
+    left.set_title("top Hessian eigenvalues")
+    left.grid(alpha=0.3)
+    right.set_xscale("symlog", linthresh=1e-2)
+    right.set_yscale("log")
+    right.axvline(0, color="grey", lw=1)
+    right.set_xlabel("eigenvalue (symmetric log scale)")
+    right.set_ylabel("quadrature weight")
+    right.set_title("Lanczos spectrum (nodes and weights)")
+    right.legend(fontsize=7)
+    right.grid(alpha=0.3)
+    fig.suptitle(title)
+    fig.tight_layout()
+    return fig
+
+
+def loss_landscapes(
+    lines: Mapping[str, tuple[torch.Tensor, torch.Tensor]],
+    surfaces: Mapping[str, tuple[torch.Tensor, torch.Tensor, torch.Tensor]],
+    title: str = "",
+    dashed: Mapping[str, tuple[torch.Tensor, torch.Tensor]] | None = None,
+    dashed_label: str = "NLL only",
+) -> Figure:
+    """Left: the rise of the loss along one filter-normalised direction, ``{model: (alphas,
+    losses)}``, as ``loss(alpha) - loss(0)``; ``dashed`` adds a second set of lines in the same
+    colours (e.g. the NLL without the weight-decay term). Then one contour panel per model of the
+    loss on a plane, ``{model: (alphas, betas, losses (A, B))}``."""
+    fig, axes = plt.subplots(1, 1 + len(surfaces), figsize=(3.6 * (1 + len(surfaces)), 3.3))
+    axes = list(axes) if len(surfaces) else [axes]
+    for index, name in enumerate(lines):
+        styles = ((lines, "o-", name), (dashed or {}, "--", f"{name}, {dashed_label}"))
+        for curves, style, label in styles:
+            if name not in curves:
+                continue
+            xs, ys = curves[name]
+            centre = ys[torch.as_tensor(xs).abs().argmin()]
+            axes[0].plot(
+                torch.as_tensor(xs).tolist(),
+                (ys - centre).tolist(),
+                style,
+                ms=3,
+                color=f"C{index}",
+                label=label,
+            )
+    axes[0].set_xlabel("step along the direction (alpha)")
+    axes[0].set_ylabel("loss(alpha) - loss(0)")
+    axes[0].set_title("1-D slice")
+    axes[0].legend(fontsize=7)
+    axes[0].grid(alpha=0.3)
+    for ax, (name, (alphas, betas, losses)) in zip(axes[1:], surfaces.items()):
+        contour = ax.contourf(
+            torch.as_tensor(betas).tolist(),
+            torch.as_tensor(alphas).tolist(),
+            losses.tolist(),
+            levels=12,
+            cmap="viridis",
+        )
+        ax.contour(
+            torch.as_tensor(betas).tolist(),
+            torch.as_tensor(alphas).tolist(),
+            losses.tolist(),
+            levels=12,
+            colors="k",
+            linewidths=0.3,
+        )
+        fig.colorbar(contour, ax=ax, shrink=0.85)
+        ax.plot([0], [0], "r+", ms=10)
+        ax.set_xlabel("beta (second direction)")
+        ax.set_ylabel("alpha (first direction)")
+        ax.set_title(f"{name}: NLL + L2")
+    fig.suptitle(title)
+    fig.tight_layout()
+    return fig
