@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping, Sequence
 
 import matplotlib.pyplot as plt
 import torch
 from matplotlib.figure import Figure
+from matplotlib.ticker import FuncFormatter, MaxNLocator
 from torchvision.utils import make_grid
 
 
@@ -506,11 +508,11 @@ def data_dependent_filters(
 # --- notebook 05: inductive bias and data ---
 
 
-def _log_x_at(ax: plt.Axes, values: Sequence[int], base: int = 10) -> None:
+def _log_x_at(ax: plt.Axes, values: Sequence[float], base: int = 10) -> None:
     """A logarithmic x axis with one plain-number tick at each of ``values`` and no others."""
     ax.set_xscale("log", base=base)
     ax.set_xticks(values)
-    ax.set_xticklabels([str(v) for v in values])
+    ax.set_xticklabels([f"{v:g}" for v in values])
     ax.minorticks_off()
 
 
@@ -749,8 +751,6 @@ def attention_distance_by_model(
 
 def _plottable(value: float | None, log: bool) -> bool:
     """A value a line can show: a finite number (and positive on a log axis)."""
-    import math
-
     return value is not None and math.isfinite(value) and (value > 0 or not log)
 
 
@@ -764,8 +764,6 @@ def per_block_curves(
     line per model against the block index (1 = first block); ``ylabels`` names each panel's y
     axis; ``log_y`` is one choice for all panels or ``{panel title: bool}``. On a log axis,
     values that are not finite or not positive are left out."""
-    from matplotlib.ticker import MaxNLocator
-
     fig, axes = plt.subplots(1, len(panels), figsize=(4.6 * len(panels), 3.6), squeeze=False)
     for ax, (name, curves) in zip(axes[0], panels.items()):
         log = log_y.get(name, True) if isinstance(log_y, Mapping) else log_y
@@ -850,8 +848,6 @@ def model_tradeoffs(
     """Two scatter panels with one point per model (named in a shared legend): test accuracy (in
     [0, 1]) against the parameter count and against training images per second, log x axes.
     ``{model: {"parameters": ..., "images_per_s": ..., "accuracy": ...}}``."""
-    from matplotlib.ticker import FuncFormatter
-
     fig, axes = plt.subplots(1, 2, figsize=(10, 3.8), sharey=True)
     panels = (
         (axes[0], "parameters", "parameters (log scale)", "accuracy vs size"),
@@ -940,8 +936,6 @@ def gates_and_nonlocality(
     0: content), bottom row its nonlocality (mean attention distance, pixels), one column per
     GPSA layer. Both tensors are ``(T, L, H)``, one entry per epoch in ``epochs`` (default
     1..T); ``reference`` (e.g. the distance of uniform attention) is drawn dashed below."""
-    from matplotlib.ticker import MaxNLocator
-
     steps, layers, heads = gates.shape
     xs = list(epochs) if epochs is not None else list(range(1, steps + 1))
     fig, axes = plt.subplots(2, layers, figsize=(3.0 * layers + 0.6, 5.2), squeeze=False)
@@ -984,10 +978,7 @@ def sample_efficiency(
         for name, curve in curves.items():
             xs = sorted(curve)
             ax.plot([100 * f for f in xs], [100 * curve[f] for f in xs], marker="o", label=name)
-        ax.set_xscale("log")
-        ax.set_xticks([100 * f for f in fractions])
-        ax.set_xticklabels([f"{100 * f:g}" for f in fractions])
-        ax.minorticks_off()
+        _log_x_at(ax, [100 * f for f in fractions])
         if ax is axes[0]:
             ax.axhline(100 * chance, color="grey", ls=":", lw=1, label="chance")
         ax.set_xlabel("share of the training set (%, log scale)")
