@@ -1,15 +1,18 @@
-# ViT from Scratch: make setup | course | test | lint | bench
+# ViT from Scratch: make setup | course | test | lint | bench | reference
 # Everything runs inside .venv (created on first use). Variables: PYTHON (the interpreter that
-# creates the venv), PROFILE (auto|smoke|cpu|gpu) and DATASET (auto|cifar10|shapes) for `course`.
+# creates the venv), PROFILE (auto|smoke|cpu|gpu) and DATASET (auto|cifar10|shapes) for `course`,
+# REFERENCE (which reference models; default all) and BACKGROUND=1 (train detached) for `reference`.
 
 PYTHON ?= python3
 VENV ?= .venv
 PY := $(VENV)/bin/python
 PROFILE ?= auto
 DATASET ?= auto
+REFERENCE ?=
+BACKGROUND ?=
 STAMP := $(VENV)/.installed
 
-.PHONY: setup course test lint bench clean
+.PHONY: setup course test lint bench reference clean
 
 setup: $(STAMP)
 
@@ -32,6 +35,9 @@ lint: setup
 
 bench: setup
 	$(PY) -m course_lib.bench --out build/bench.json
+
+reference: setup
+	$(PY) -m course_lib.reference $(if $(BACKGROUND),--background) $(REFERENCE)
 
 clean:
 	rm -rf build

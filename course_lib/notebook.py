@@ -5,15 +5,18 @@ A notebook's first code cell after ``parameters`` is::
     run = start_notebook("03_vision_transformer", profile=profile, dataset=dataset,
                          output_dir=output_dir, seed=seed)
 
-which resolves the profile and device, loads the dataset, and prints profile, device, dataset and
-library versions. Key numbers go into ``run.metrics``; ``run.finish()`` in the last cell writes
-them to ``<output_dir>/metrics.json`` (the regression tests read that file) and prints the wall
-time.
+which resolves the profile, device and base seed (``COURSE_SEED`` overrides the ``seed``
+parameter), loads the dataset, and prints profile, device, seed, dataset and library versions.
+Experiments draw their seeds from ``run.seeds(n)``; each tested paper claim goes through
+``run.claim(...)`` (see :mod:`course_lib.claims`). Key numbers go into ``run.metrics``;
+``run.finish()`` in the last cell prints the claims table, writes the metrics and the claims to
+``<output_dir>/metrics.json`` (the regression tests read that file) and prints the wall time.
 """
 
 from __future__ import annotations
 
 import json
+import os
 import platform
 import time
 import warnings
@@ -23,6 +26,7 @@ from typing import Any
 
 import torch
 
+from course_lib.claims import Claim, claims_table, make_claim
 from course_lib.data import ImageDataset, load_dataset
 from course_lib.device import get_device, resolve_profile, seed_everything
 
@@ -47,12 +51,48 @@ class NotebookRun:
     seed: int
     started: float = field(default_factory=time.perf_counter)
     metrics: dict[str, Any] = field(default_factory=dict)
+    claims: dict[str, Claim] = field(default_factory=dict)
 
     def choose(self, **by_profile: Any) -> Any:
         """The value for the current profile: ``run.choose(smoke=1, cpu=5, gpu=60)``."""
         if self.profile not in by_profile:
             raise KeyError(f"No value given for profile {self.profile!r} (got {list(by_profile)}).")
         return by_profile[self.profile]
+
+    def seeds(self, n: int) -> list[int]:
+        """``n`` seeds for the repeated runs of one comparison, derived from the base seed so
+        that another base seed (``COURSE_SEED=1``) gives ``n`` different ones: base 0 gives
+        0, 1, 2, ...; base 1 gives 1000, 1001, 1002, ..."""
+        if n < 1:
+            raise ValueError(f"n must be at least 1, got {n}.")
+        return [self.seed * 1000 + i for i in range(n)]
+
+    def claim(
+        self,
+        id: str,
+        text: str,
+        a: Any,
+        b: Any = None,
+        *,
+        unit: str = "points",
+        paper: str | None = None,
+        **judge_kwargs: Any,
+    ) -> Claim:
+        """Judge a paper's claim from per-seed results (:func:`course_lib.claims.make_claim`:
+        arm ``a`` against arm ``b`` or a ``baseline``), print its line, and keep it for the
+        closing table. Recording the same ``id`` again replaces it."""
+        result = make_claim(
+            id,
+            text,
+            list(a),
+            None if b is None else list(b),
+            unit=unit,
+            paper=paper,
+            **judge_kwargs,
+        )
+        self.claims[id] = result
+        print(result.line())
+        return result
 
     @property
     def checkpoint_root(self) -> Path:
@@ -68,17 +108,23 @@ class NotebookRun:
         return time.perf_counter() - self.started
 
     def finish(self) -> Path:
-        """Write ``metrics.json`` and print the wall time; returns the file's path."""
+        """Print the claims table, write ``metrics.json`` and print the wall time; returns the
+        file's path."""
         wall = self.wall_time
         payload = {
             "notebook": self.name,
             "profile": self.profile,
             "device": str(self.device),
             "dataset": self.data.name if self.data is not None else None,
+            "seed": self.seed,
             "torch": torch.__version__,
             "wall_time_s": round(wall, 2),
             "metrics": _jsonable(self.metrics),
+            "claims": [_jsonable(c.to_dict()) for c in self.claims.values()],
         }
+        if self.claims:
+            print(f"Claims tested in this run (base seed {self.seed}):")
+            print(claims_table(list(self.claims.values())))
         self.output_dir.mkdir(parents=True, exist_ok=True)
         path = self.output_dir / "metrics.json"
         path.write_text(json.dumps(payload, indent=2) + "\n")
@@ -97,17 +143,21 @@ def start_notebook(
     **dataset_kwargs: Any,
 ) -> NotebookRun:
     """Resolve profile and device, seed everything, load ``dataset`` (``None``: no dataset), and
-    print the run's header. ``dataset_kwargs`` go to :func:`course_lib.data.load_dataset`."""
+    print the run's header. The environment variable ``COURSE_SEED`` replaces ``seed`` (so the
+    same notebook with another base seed is one command). ``dataset_kwargs`` go to
+    :func:`course_lib.data.load_dataset`."""
     # tqdm.auto (imported by timm's hub code) warns when ipywidgets is missing; the course's
     # progress bars are plain text, so the warning is noise.
     warnings.filterwarnings("ignore", message="IProgress not found")
     device = get_device()
     resolved = resolve_profile(profile, device)
+    seed = resolve_seed(seed)
     seed_everything(seed)
     out = Path(output_dir) if output_dir else default_build_dir() / "metrics" / name
     print(f"Notebook : {name}")
     print(f"Profile  : {resolved}" + (f" (from {profile!r})" if profile != resolved else ""))
     print(f"Device   : {_describe_device(device)}")
+    print(f"Seed     : {seed}" + (" (from COURSE_SEED)" if "COURSE_SEED" in os.environ else ""))
     print(f"Versions : python {platform.python_version()}, torch {torch.__version__}")
     data = None
     if dataset is not None:
@@ -117,6 +167,17 @@ def start_notebook(
             f"of {data.image_size}x{data.image_size}, {data.num_classes} classes ({data.source})"
         )
     return NotebookRun(name, resolved, device, data, out, seed)
+
+
+def resolve_seed(seed: int) -> int:
+    """The notebook's base seed: ``COURSE_SEED`` when set, else ``seed``."""
+    env = os.environ.get("COURSE_SEED")
+    if env is None or not env.strip():
+        return int(seed)
+    try:
+        return int(env)
+    except ValueError:
+        raise ValueError(f"COURSE_SEED must be an integer, got {env!r}.") from None
 
 
 def _describe_device(device: torch.device) -> str:

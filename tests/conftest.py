@@ -34,6 +34,14 @@ def cifar_jpeg_dir() -> Path:
     return found[1]
 
 
+@pytest.fixture(scope="session")
+def cifar10_data(cifar_jpeg_dir):
+    """The offline CIFAR-10 copy loaded as an ImageDataset (from the decode cache), or skip."""
+    from course_lib.data import load_dataset
+
+    return load_dataset("cifar10", root=cifar_jpeg_dir.parent, download=False, verbose=False)
+
+
 @pytest.fixture()
 def tiny_jpeg_root(tmp_path, cifar_jpeg_dir) -> Path:
     """A data root holding a 3-per-class train / 1-per-class test JPEG copy."""

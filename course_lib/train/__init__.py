@@ -1,5 +1,6 @@
 """Training: ``fit`` / ``evaluate``, losses, optimizer groups and schedules, checkpoints."""
 
+from course_lib.train.budget import BudgetRun, repeat_to_batches, seeded, train_for_images
 from course_lib.train.checkpoint import (
     CheckpointError,
     load_checkpoint,
@@ -23,6 +24,7 @@ from course_lib.train.optim import create_optimizer, param_groups, warmup_cosine
 from course_lib.train.recipes import VIT_RECIPES, Recipe, TrainedModel, train_recipe
 
 __all__ = [
+    "BudgetRun",
     "CheckpointError",
     "ClassificationLoss",
     "DistillationLoss",
@@ -39,8 +41,11 @@ __all__ = [
     "merge_logits",
     "param_groups",
     "predict",
+    "repeat_to_batches",
     "save_checkpoint",
+    "seeded",
     "soft_target_cross_entropy",
+    "train_for_images",
     "train_recipe",
     "warmup_cosine",
 ]
