@@ -6,7 +6,10 @@ the gradient ``g`` with ``create_graph=True`` and differentiate ``g . v`` once m
 ``H v = d(g . v) / dw``. From Hessian-vector products alone:
 
 - power iteration finds the largest eigenvalues (the sharpness of the minimum);
-- stochastic Lanczos quadrature (SLQ) estimates the density of the whole spectrum.
+- stochastic Lanczos quadrature (SLQ) estimates the density of the whole spectrum;
+- for a micro model (a few thousand parameters) ``P`` products give the whole Hessian, one column
+  each (:func:`exact_hessian`), and its exact spectrum (:func:`hessian_spectrum`,
+  :func:`negative_eigenvalues`) checks the estimates.
 
 Park & Kim's point: the loss of a vision transformer has many negative eigenvalues (it is not
 convex around the weights) early in training and when data are scarce; convolutions and more
@@ -48,6 +51,14 @@ def double_backward_mode(model: nn.Module) -> Iterator[None]:
         model.train(was_training)
 
 
+def _trainable(model: nn.Module) -> list[nn.Parameter]:
+    """The parameters that require gradients, or a ValueError when there are none."""
+    params = [p for p in model.parameters() if p.requires_grad]
+    if not params:
+        raise ValueError(f"{type(model).__name__} has no parameters that require gradients.")
+    return params
+
+
 class _Hessian:
     """``v -> H v`` on one batch, with vectors flattened to ``(P,)``: the gradient graph is built
     once and reused by every product. Use inside :func:`double_backward_mode`."""
@@ -55,9 +66,7 @@ class _Hessian:
     def __init__(
         self, model: nn.Module, loss_fn: LossFn, inputs: torch.Tensor, targets: torch.Tensor
     ) -> None:
-        self.params = [p for p in model.parameters() if p.requires_grad]
-        if not self.params:
-            raise ValueError(f"{type(model).__name__} has no parameters that require gradients.")
+        self.params = _trainable(model)
         device = self.params[0].device
         loss = loss_fn(model(inputs.to(device)), targets.to(device))
         grads = torch.autograd.grad(loss, self.params, create_graph=True, allow_unused=True)
@@ -262,3 +271,108 @@ def negative_share(nodes: torch.Tensor, weights: torch.Tensor) -> float:
     if nodes.shape != weights.shape:
         raise ValueError(f"nodes {tuple(nodes.shape)} and weights {tuple(weights.shape)} differ.")
     return (weights * (nodes < 0)).sum().item() / weights.sum().item()
+
+
+def exact_hessian(
+    model: nn.Module,
+    loss_fn: LossFn,
+    batches: Iterable[tuple[torch.Tensor, torch.Tensor]],
+    max_parameters: int = 20_000,
+) -> torch.Tensor:
+    """The full Hessian ``(P, P)`` of the mean loss over ``batches`` w.r.t. the model's ``P``
+    trainable parameters, flattened in ``model.parameters()`` order; on the CPU, float64 for a
+    float64 model and float32 otherwise. Only for micro models: it holds ``P * P`` numbers.
+
+    ``batches``: fixed ``(inputs, targets)`` pairs (moved to the model's device). Batch ``b``'s
+    loss ``loss_fn(model(inputs), targets)`` is weighted by its size ``n_b`` (``inputs.shape[0]``):
+    the result is ``sum_b n_b H_b / sum_b n_b``, the Hessian of the loss over all the examples
+    when ``loss_fn`` averages over its batch. Column ``i`` is the Hessian-vector product with the
+    ``i``-th unit vector, so it costs ``P`` products per batch; like every function here it runs
+    the model in eval mode with attention on its double-backward path
+    (:func:`double_backward_mode`). Exact up to rounding; symmetrise before an eigensolver
+    (:func:`hessian_spectrum` does).
+
+    Raises ``ValueError`` when ``P > max_parameters``: use :func:`top_eigenvalues` or
+    :func:`lanczos_spectrum` for larger models.
+    """
+    params = _trainable(model)
+    size = sum(p.numel() for p in params)
+    if size > max_parameters:
+        raise ValueError(
+            f"{type(model).__name__} has P = {size:,} trainable parameters, more than "
+            f"max_parameters = {max_parameters:,}: the full Hessian would need P*P = "
+            f"{size * size:,} numbers. Use top_eigenvalues or lanczos_spectrum (Hessian-vector "
+            "products only) instead, or raise max_parameters if the memory is there."
+        )
+    dtype = torch.float64 if params[0].dtype == torch.float64 else torch.float32
+    total = torch.zeros(size, size, dtype=dtype, device=params[0].device)
+    seen = 0
+    with double_backward_mode(model):
+        for inputs, targets in batches:
+            n = int(inputs.shape[0])
+            _add_columns(total, _Hessian(model, loss_fn, inputs, targets), n)
+            seen += n
+    if seen == 0:
+        raise ValueError("exact_hessian got no batches (or only empty ones).")
+    return (total / seen).cpu()
+
+
+def _add_columns(total: torch.Tensor, hessian: _Hessian, weight: float) -> None:
+    """``total += weight * H`` in place, ``total`` ``(P, P)``: column ``i`` from ``H e_i``."""
+    p = hessian.params[0]
+    unit = torch.zeros(hessian.size, dtype=p.dtype, device=p.device)
+    for i in range(hessian.size):
+        unit[i] = 1
+        total[:, i] += weight * hessian(unit).to(total.dtype)
+        unit[i] = 0
+
+
+def hessian_spectrum(hessian: torch.Tensor) -> torch.Tensor:
+    """All eigenvalues of a Hessian ``(P, P)`` (e.g. :func:`exact_hessian`), ascending: ``(P,)``
+    float64 on the Hessian's device. The matrix is symmetrised, ``(H + H^T) / 2``, first: rounding
+    leaves the columns of a computed Hessian slightly asymmetric, and ``eigvalsh`` reads only one
+    triangle."""
+    if not isinstance(hessian, torch.Tensor) or hessian.ndim != 2:
+        got = tuple(hessian.shape) if isinstance(hessian, torch.Tensor) else type(hessian).__name__
+        raise ValueError(f"Expected a square matrix (P, P), got {got}.")
+    if hessian.shape[0] != hessian.shape[1] or hessian.shape[0] == 0:
+        raise ValueError(f"Expected a non-empty square matrix (P, P), got {tuple(hessian.shape)}.")
+    h = hessian.to(torch.float64)
+    return torch.linalg.eigvalsh((h + h.T) / 2)
+
+
+def negative_eigenvalues(
+    eigenvalues: torch.Tensor, rel_tol: float = 1e-6
+) -> dict[str, int | float]:
+    """How non-convex a spectrum is, counted exactly: ``eigenvalues`` ``(P,)`` (e.g.
+    :func:`hessian_spectrum`).
+
+    An eigenvalue counts as negative when it lies below ``-rel_tol * max|lambda|``, so rounding
+    noise around zero (flat directions) does not. Returns a dict:
+
+    - ``"negative"``: how many are negative; ``"total"``: ``P``; ``"share"``: their ratio;
+    - ``"min"``, ``"max"``: ``lambda_min`` and ``lambda_max``;
+    - ``"ratio"``: ``|lambda_min| / lambda_max``, the strength of the most negative curvature
+      relative to the sharpest positive one (``nan`` unless ``lambda_max > 0``; when no eigenvalue
+      is negative it is ``lambda_min / lambda_max`` and says nothing about non-convexity).
+    """
+    values = torch.as_tensor(eigenvalues).detach().to(torch.float64).cpu()
+    if values.ndim != 1 or values.numel() == 0:
+        raise ValueError(
+            f"Expected eigenvalues as a non-empty (P,) tensor, got shape {tuple(values.shape)}."
+        )
+    if not torch.isfinite(values).all():
+        raise ValueError("The eigenvalues contain NaN or infinity.")
+    if not rel_tol >= 0:
+        raise ValueError(f"rel_tol must be >= 0, got {rel_tol}.")
+    threshold = -rel_tol * values.abs().max().item()
+    negative = int((values < threshold).sum().item())
+    low, high = values.min().item(), values.max().item()
+    return {
+        "negative": negative,
+        "total": values.numel(),
+        "share": negative / values.numel(),
+        "min": low,
+        "max": high,
+        "ratio": abs(low) / high if high > 0 else math.nan,
+    }

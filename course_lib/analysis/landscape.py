@@ -6,11 +6,20 @@ of the weights, so a step ``alpha = 1`` changes each filter by as much as its ow
 Kim (2022) add that the landscape must be that of the loss actually optimised: the NLL on
 *augmented* training data plus the weight decay term. Without them (NLL on clean data) a strongly
 regularised model looks sharper than it is.
+
+Batch norm adds a third condition. Training normalises every batch with its own statistics; in
+eval mode a batch-norm layer uses running statistics accumulated for the *unperturbed* weights,
+stale as soon as the weights move along a direction. So by default (``batchnorm="batch"``) the
+loss is computed the way training computes it: batch norm with the statistics of the current
+batch (its running buffers left untouched), dropout and DropPath off. ``batchnorm="eval"`` gives
+the loss of the model at evaluation instead. Models without batch norm give the same numbers
+either way.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+import contextlib
+from collections.abc import Iterable, Iterator, Sequence
 
 import torch
 import torch.nn.functional as F
@@ -21,6 +30,7 @@ from course_lib.train.optim import no_decay
 
 Batches = Iterable[tuple[torch.Tensor, torch.Tensor]]
 DEFAULT_SKIP = ("pos_embed", "cls_token", "dist_token")
+BATCHNORM_MODES = ("batch", "eval")
 
 
 def filter_normalized_direction(
@@ -55,28 +65,69 @@ def decayed_parameters(model: nn.Module) -> list[nn.Parameter]:
     return [p for name, p in model.named_parameters() if not no_decay(name, p, extra)]
 
 
+def _check_batchnorm(batchnorm: str) -> None:
+    if batchnorm not in BATCHNORM_MODES:
+        raise ValueError(
+            f"batchnorm must be one of {', '.join(map(repr, BATCHNORM_MODES))}, got "
+            f"{batchnorm!r}: 'batch' normalises with each batch's statistics as training does, "
+            "'eval' with the running statistics."
+        )
+
+
+@contextlib.contextmanager
+def loss_mode(model: nn.Module, batchnorm: str = "batch") -> Iterator[None]:
+    """Inside the block the model computes the loss :func:`training_loss` measures: eval mode
+    (dropout and DropPath off), except that with ``batchnorm="batch"`` every batch-norm layer
+    normalises with the statistics of the current batch, as in training.
+
+    Those layers are put in train mode with ``track_running_stats = False``: then
+    ``torch.nn.BatchNorm*`` normalises with the batch's statistics and neither reads nor writes
+    its buffers, so ``running_mean``, ``running_var`` and ``num_batches_tracked`` stay
+    bit-identical (a momentum of 0 would still count ``num_batches_tracked`` up). Every
+    module's training flag and every ``track_running_stats`` come back on exit.
+    """
+    _check_batchnorm(batchnorm)
+    modules = list(model.modules())
+    training = [m.training for m in modules]
+    norms = [m for m in modules if isinstance(m, nn.modules.batchnorm._BatchNorm)]
+    tracking = [m.track_running_stats for m in norms]
+    model.eval()
+    try:
+        if batchnorm == "batch":
+            for norm in norms:
+                norm.train()
+                norm.track_running_stats = False
+        yield
+    finally:
+        for norm, track in zip(norms, tracking):
+            norm.track_running_stats = track
+        for module, mode in zip(modules, training):
+            module.training = mode
+
+
 @torch.no_grad()
-def training_loss(model: nn.Module, batches: Batches, weight_decay: float = 0.05) -> float:
+def training_loss(
+    model: nn.Module, batches: Batches, weight_decay: float = 0.05, batchnorm: str = "batch"
+) -> float:
     """The loss training optimises: the mean cross-entropy (NLL) over ``batches`` of augmented
     training data plus ``weight_decay / 2 * sum ||w||^2`` over the decayed weights
     (:func:`decayed_parameters`).
 
-    ``batches``: ``(inputs, targets)`` pairs, the targets class indices ``(B,)`` or soft labels
-    ``(B, K)`` (mixup / cutmix); they are moved to the model's device. The model runs in eval mode
-    without gradients. AdamW applies its decay to the weights directly rather than through the
-    gradient, so the L2 term is the closest loss to what it minimises, not an exact one.
+    ``batches``: ``(inputs, targets)`` pairs, ``inputs`` ``(B, C, H, W)`` and the targets class
+    indices ``(B,)`` or soft labels ``(B, K)`` (mixup / cutmix); they are moved to the model's
+    device. The model runs without gradients in :func:`loss_mode`: dropout off, and batch norm
+    with each batch's own statistics (``batchnorm="batch"``, as in training, so the loss depends
+    on how the data are batched) or with its running statistics (``"eval"``). AdamW applies its
+    decay to the weights directly rather than through the gradient, so the L2 term is the closest
+    loss to what it minimises, not an exact one.
     """
     device = next(model.parameters()).device
-    was_training = model.training
-    model.eval()
     total, seen = 0.0, 0
-    try:
+    with loss_mode(model, batchnorm):
         for x, y in batches:
             logits = merge_logits(model(x.to(device))).float()
             total += F.cross_entropy(logits, y.to(device), reduction="sum").item()
             seen += x.shape[0]
-    finally:
-        model.train(was_training)
     if seen == 0:
         raise ValueError("training_loss got no batches.")
     l2 = sum(p.detach().float().pow(2).sum().item() for p in decayed_parameters(model))
@@ -107,10 +158,14 @@ def loss_surface(
     alphas: Sequence[float] | torch.Tensor,
     betas: Sequence[float] | torch.Tensor,
     weight_decay: float = 0.05,
+    batchnorm: str = "batch",
 ) -> torch.Tensor:
     """:func:`training_loss` at ``w + alpha * d1 + beta * d2`` for every ``alpha`` and ``beta``:
     ``(A, B)``. The batches are materialised once, so every point sees the same augmented
-    images; the weights are restored exactly afterwards."""
+    images; the weights are restored exactly afterwards. ``batchnorm="batch"`` (default)
+    normalises with each batch's statistics at every point, as training would with those weights;
+    ``"eval"`` uses the running statistics of the unperturbed weights."""
+    _check_batchnorm(batchnorm)
     _check_direction(model, d1)
     _check_direction(model, d2)
     batches = list(batches)
@@ -129,7 +184,7 @@ def loss_surface(
                     if name in d2:
                         w = w + beta * d2[name].to(w)
                     params[name].copy_(w)
-                losses[i, j] = training_loss(model, batches, weight_decay)
+                losses[i, j] = training_loss(model, batches, weight_decay, batchnorm)
     finally:
         for name in names:
             params[name].copy_(original[name])
@@ -142,7 +197,9 @@ def loss_line(
     direction: dict[str, torch.Tensor],
     alphas: Sequence[float] | torch.Tensor,
     weight_decay: float = 0.05,
+    batchnorm: str = "batch",
 ) -> torch.Tensor:
     """:func:`training_loss` at ``w + alpha * direction`` for every ``alpha``: ``(A,)``. The
-    batches are materialised once; the weights are restored exactly afterwards."""
-    return loss_surface(model, batches, direction, {}, alphas, [0.0], weight_decay)[:, 0]
+    batches are materialised once; the weights are restored exactly afterwards. ``batchnorm``:
+    as in :func:`loss_surface`."""
+    return loss_surface(model, batches, direction, {}, alphas, [0.0], weight_decay, batchnorm)[:, 0]

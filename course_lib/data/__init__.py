@@ -10,11 +10,13 @@ from course_lib.data.datasets import (
 )
 from course_lib.data.errors import CorruptCacheError, DatasetNotFoundError
 from course_lib.data.loader import DeviceLoader, make_loaders
+from course_lib.data.readout import READOUT_CLASSES, glyph_masks, load_readout, make_readout
 from course_lib.data.shapes import SHAPES_CLASSES, make_shapes
 from course_lib.data.subsets import subset, subset_indices
 
 __all__ = [
     "DATASETS",
+    "READOUT_CLASSES",
     "SHAPES_CLASSES",
     "AugmentConfig",
     "BatchAugment",
@@ -25,8 +27,11 @@ __all__ = [
     "ImageSplit",
     "default_data_root",
     "denormalize",
+    "glyph_masks",
     "load_dataset",
+    "load_readout",
     "make_loaders",
+    "make_readout",
     "make_shapes",
     "normalize",
     "subset",

@@ -17,7 +17,7 @@ from course_lib.data import cifar10
 from course_lib.data.errors import DatasetNotFoundError
 from course_lib.data.shapes import SHAPES_CLASSES, make_shapes
 
-DATASETS = ("cifar10", "shapes", "auto")
+DATASETS = ("cifar10", "shapes", "auto", "readout")
 
 
 @dataclass
@@ -135,7 +135,7 @@ def load_dataset(
     n_test: int | None = None,
     verbose: bool = True,
 ) -> ImageDataset:
-    """Load a dataset by name: ``"cifar10"``, ``"shapes"`` or ``"auto"``.
+    """Load a dataset by name: ``"cifar10"``, ``"shapes"``, ``"auto"`` or ``"readout"``.
 
     - ``cifar10``: a local copy under ``root`` (torchvision's ``cifar-10-batches-py`` or the JPEG
       ImageFolder layout ``cifar10-jpeg/{train,test}/<class>/*.jpg``), else torchvision's download
@@ -143,6 +143,8 @@ def load_dataset(
     - ``shapes``: the procedural dataset made in memory from ``seed``; ``n_train`` / ``n_test``
       set its size (default 50,000 / 10,000, like CIFAR-10).
     - ``auto``: ``cifar10`` when it is there or can be downloaded, else ``shapes`` (it says why).
+    - ``readout``: one small glyph in clutter (:mod:`course_lib.data.readout`, notebook 08), made
+      in memory from ``seed`` like ``shapes`` and sized the same way. Never chosen by ``auto``.
 
     ``root`` defaults to :func:`default_data_root`.
     """
@@ -150,14 +152,18 @@ def load_dataset(
     root = Path(root).expanduser() if root is not None else default_data_root()
     if key == "shapes":
         return _load_shapes(seed, n_train, n_test)
+    if key == "readout":
+        from course_lib.data.readout import load_readout  # readout.py imports this module
+
+        return load_readout(n_train, n_test, seed)
     if key not in ("cifar10", "auto"):
         raise ValueError(
             f"Unknown dataset {name!r}. Expected one of {', '.join(map(repr, DATASETS))}."
         )
     if n_train is not None or n_test is not None:
         raise ValueError(
-            "n_train / n_test size the generated 'shapes' dataset only; CIFAR-10 has fixed splits. "
-            "Use course_lib.data.subset(...) to take part of it."
+            "n_train / n_test size the generated datasets ('shapes', 'readout') only; CIFAR-10 has "
+            "fixed splits. Use course_lib.data.subset(...) to take part of it."
         )
     if key == "cifar10":
         return _load_cifar10(root, download, verbose)
