@@ -6,17 +6,80 @@ import math
 from collections.abc import Mapping, Sequence
 
 import matplotlib.pyplot as plt
+import numpy as np
 import torch
 from matplotlib.figure import Figure
 from matplotlib.ticker import FuncFormatter, MaxNLocator
 from torchvision.utils import make_grid
 
+from course_lib.claims import standard_error
 
-def _to_hwc(image: torch.Tensor) -> torch.Tensor:
+
+def _to_hwc(image: torch.Tensor) -> np.ndarray:
     """``(C, H, W)`` uint8 or float in [0, 1] -> ``(H, W, C)`` float in [0, 1] for imshow."""
     image = image.detach().cpu()
     image = image.float() / 255 if image.dtype == torch.uint8 else image.float().clamp(0, 1)
-    return image.permute(1, 2, 0)
+    return image.permute(1, 2, 0).numpy()
+
+
+# --- every notebook: the arms of a claim over seeds ---
+
+
+def seed_comparison(
+    groups: Mapping[str, Mapping[str, Sequence[float]]],
+    ylabel: str,
+    title: str = "",
+    reference: float | None = None,
+    reference_label: str = "chance",
+) -> Figure:
+    """Paired arms of one or more claims, one panel per group: ``{group: {arm: [one value per
+    seed]}}``. Each arm is drawn as its mean with a bar of one standard error across seeds, and
+    every seed as a dot; the dots of one seed are joined across arms, so a consistent effect shows
+    as parallel lines. An arm's colour is the same in every panel. ``reference`` (e.g. chance)
+    is a dotted line."""
+    arms = list(dict.fromkeys(a for g in groups.values() for a in g))
+    colours = {a: f"C{i}" for i, a in enumerate(arms)}
+    fig, axes = plt.subplots(
+        1,
+        len(groups),
+        figsize=(max(3.2, 1.25 * max(len(g) for g in groups.values()) + 1.4) * len(groups), 3.8),
+        squeeze=False,
+        sharey=True,
+    )
+    for ax, (name, group) in zip(axes[0], groups.items()):
+        labels = list(group)
+        for seed_values in zip(*group.values()):
+            ax.plot(range(len(labels)), seed_values, color="grey", lw=0.8, alpha=0.5, zorder=1)
+        for x, label in enumerate(labels):
+            values = [float(v) for v in group[label]]
+            finite = [v for v in values if math.isfinite(v)]
+            ax.scatter([x] * len(values), values, s=14, color=colours[label], alpha=0.6, zorder=2)
+            if finite:
+                se = standard_error(finite) if len(finite) > 1 else 0.0
+                ax.errorbar(
+                    x + 0.12,
+                    sum(finite) / len(finite),
+                    yerr=se,
+                    fmt="s",
+                    ms=6,
+                    capsize=4,
+                    color=colours[label],
+                    zorder=3,
+                )
+        if reference is not None:
+            ax.axhline(reference, color="grey", ls=":", lw=1, label=reference_label)
+            ax.legend(fontsize=7, loc="best")
+        ax.set_xticks(range(len(labels)), labels, fontsize=8)
+        ax.set_xlim(-0.5, len(labels) - 0.3)
+        ax.set_title(name, fontsize=10)
+    axes[0][0].set_ylabel(ylabel)
+    fig.suptitle(
+        title + ("\n" if title else "") + "squares: mean +/- one standard error over "
+        "seeds; dots: single seeds",
+        fontsize=9,
+    )
+    fig.tight_layout()
+    return fig
 
 
 def _mosaic(rows: Sequence[torch.Tensor], columns: int, pad: int = 2) -> torch.Tensor:
@@ -149,19 +212,31 @@ def mistakes(
     count: int = 16,
     title: str = "",
 ) -> Figure:
-    """The first ``count`` misclassified images ``(N, 3, H, W)`` (uint8), each captioned
-    "true -> predicted"."""
-    wrong = (predictions != targets).nonzero().flatten()[:count].tolist()
+    """Up to ``count`` misclassified images ``(N, 3, H, W)`` (uint8), each captioned
+    "true -> predicted". They are taken from every true class in turn (the first mistake of each
+    class, then the second, ...), so that a test set stored class by class does not fill the
+    figure with its first class."""
+    wrong = (predictions != targets).nonzero().flatten()
+    by_class = [wrong[targets[wrong] == k].tolist() for k in range(len(classes))]
+    chosen: list[int] = []
+    for rank in range(max((len(c) for c in by_class), default=0)):
+        chosen += [c[rank] for c in by_class if rank < len(c)]
+    chosen = chosen[:count]
     columns = 8
-    rows = max(1, -(-len(wrong) // columns))
-    fig, axes = plt.subplots(rows, columns, figsize=(columns * 1.35, rows * 1.6), squeeze=False)
+    rows = max(1, -(-len(chosen) // columns))
+    fig, axes = plt.subplots(
+        rows,
+        columns,
+        figsize=(columns * 1.35, rows * 1.9 + 0.4),
+        squeeze=False,
+        layout="constrained",
+    )
     for ax in axes.flat:
         ax.axis("off")
-    for ax, i in zip(axes.flat, wrong):
+    for ax, i in zip(axes.flat, chosen):
         ax.imshow(_to_hwc(images[i]), interpolation="nearest")
         ax.set_title(f"{classes[targets[i]]}\n-> {classes[predictions[i]]}", fontsize=7)
     fig.suptitle(title or "Mistakes: true class -> predicted class")
-    fig.tight_layout()
     return fig
 
 
@@ -222,36 +297,60 @@ def attention_distance(distances: torch.Tensor, title: str, reference: float | N
 
 
 def attention_overlays(
-    images: torch.Tensor, rows: Mapping[str, torch.Tensor], title: str
+    images: torch.Tensor,
+    rows: Mapping[str, torch.Tensor],
+    title: str,
+    titles: Sequence[str] | None = None,
+    uniform: Mapping[str, float] | None = None,
 ) -> Figure:
     """Images ``(K, 3, H, W)`` (uint8) in the first row; below, one row per entry of ``rows``:
-    a ``(K, g, g)`` map (e.g. the class token's attention) upsampled over the image."""
+    a ``(K, g, g)`` map (e.g. the class token's attention) upsampled over the image.
+
+    Every map of a row shares one colour scale, from 0 to the row's largest value, shown by a
+    colour bar: a map is never stretched to its own maximum, which would make a uniform map look
+    structured. ``uniform``: ``{row: value}`` marks on the colour bar what a uniform map would
+    show (e.g. ``1 / N`` for attention over ``N`` patches). ``titles``: one per image (e.g.
+    ``"cat -> dog"``)."""
     count = images.shape[0]
     fig, axes = plt.subplots(
-        1 + len(rows), count, figsize=(count * 1.3, (1 + len(rows)) * 1.4), squeeze=False
+        1 + len(rows),
+        count,
+        figsize=(count * 1.2 + 1.2, (1 + len(rows)) * 1.45),
+        squeeze=False,
+        layout="constrained",
     )
     size = images.shape[-1]
     for j in range(count):
         axes[0, j].imshow(_to_hwc(images[j]), interpolation="nearest")
-        for i, maps in enumerate(rows.values(), start=1):
-            heat = torch.nn.functional.interpolate(
-                maps[j][None, None].float(), size=size, mode="nearest"
-            )[0, 0]
+        if titles is not None:
+            axes[0, j].set_title(titles[j], fontsize=7)
+    for i, (name, maps) in enumerate(rows.items(), start=1):
+        maps = maps.detach().float().cpu()
+        vmax = max(float(maps.max()), 1e-12)
+        for j in range(count):
+            heat = torch.nn.functional.interpolate(maps[j][None, None], size=size, mode="nearest")
             axes[i, j].imshow(_to_hwc(images[j]), interpolation="nearest")
-            axes[i, j].imshow(
-                heat / heat.max().clamp_min(1e-12),
+            shown = axes[i, j].imshow(
+                heat[0, 0].numpy(),
                 cmap="inferno",
-                alpha=0.6,
+                alpha=0.65,
+                vmin=0.0,
+                vmax=vmax,
                 interpolation="nearest",
             )
+        bar = fig.colorbar(shown, ax=list(axes[i]), fraction=0.02, pad=0.01)
+        bar.solids.set_alpha(1.0)
+        bar.ax.tick_params(labelsize=6)
+        if uniform and name in uniform:
+            bar.ax.axhline(uniform[name], color="cyan", lw=2)
+            bar.set_label("cyan: uniform", fontsize=6)
     for ax in axes.flat:
         ax.set_xticks([])
         ax.set_yticks([])
     axes[0, 0].set_ylabel("image", fontsize=8)
     for i, name in enumerate(rows, start=1):
         axes[i, 0].set_ylabel(name, fontsize=8)
-    fig.suptitle(title)
-    fig.tight_layout()
+    fig.suptitle(title, fontsize=10)
     return fig
 
 
@@ -759,12 +858,16 @@ def per_block_curves(
     ylabels: Mapping[str, str],
     title: str = "",
     log_y: bool | Mapping[str, bool] = True,
+    share_y: bool = False,
 ) -> Figure:
     """One panel per entry of ``panels`` (``{panel title: {model: [one value per block]}}``), one
     line per model against the block index (1 = first block); ``ylabels`` names each panel's y
-    axis; ``log_y`` is one choice for all panels or ``{panel title: bool}``. On a log axis,
-    values that are not finite or not positive are left out."""
-    fig, axes = plt.subplots(1, len(panels), figsize=(4.6 * len(panels), 3.6), squeeze=False)
+    axis; ``log_y`` is one choice for all panels or ``{panel title: bool}``; ``share_y`` gives
+    every panel the same y range (for panels meant to be compared). On a log axis, values that
+    are not finite or not positive are left out."""
+    fig, axes = plt.subplots(
+        1, len(panels), figsize=(4.6 * len(panels), 3.6), squeeze=False, sharey=share_y
+    )
     for ax, (name, curves) in zip(axes[0], panels.items()):
         log = log_y.get(name, True) if isinstance(log_y, Mapping) else log_y
         for label, values in curves.items():

@@ -70,6 +70,16 @@ class Reference:
     model: nn.Module
     info: dict[str, Any]
 
+    def initial_model(self) -> nn.Module:
+        """The same architecture with the weights it started training from (eval mode, CPU):
+        :func:`train_reference` seeds the global generator with the record's ``seed`` right
+        before it builds the model, so the same call rebuilds the initial weights exactly."""
+        torch.manual_seed(self.info["seed"])
+        model = create_model(
+            self.info["model"], num_classes=self.info["num_classes"], **self.info["overrides"]
+        )
+        return model.eval()
+
     def describe(self) -> str:
         """One paragraph for a notebook: what this model is and how it was trained."""
         info = self.info

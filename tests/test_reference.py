@@ -41,6 +41,20 @@ def test_load_gives_the_recorded_accuracy(tiny_reference):
     assert "resnet_cifar_tiny" in ref.describe() and "test accuracy" in ref.describe()
 
 
+def test_the_initial_weights_are_rebuilt_from_the_record(tmp_path, monkeypatch):
+    # with a learning rate of 0 training changes no weight, so the exported model is the
+    # initial one, which initial_model() must rebuild
+    frozen = Recipe("resnet_cifar_tiny", epochs=1, per_class=10, batch_size=50, lr=0.0)
+    monkeypatch.setitem(reference.REFERENCE_RECIPES, "frozen", {"cpu": frozen, "gpu": frozen})
+    data = load_dataset("shapes", n_train=200, n_test=50, seed=0)
+    reference.train_reference("frozen", device="cpu", folder=tmp_path, data=data, seed=7)
+    ref = reference.load_reference("frozen", folder=tmp_path)
+    start = ref.initial_model().state_dict()
+    for name, value in ref.model.state_dict().items():
+        if value.is_floating_point() and "running" not in name:
+            torch.testing.assert_close(value, start[name].half().float(), rtol=0, atol=0)
+
+
 def test_missing_other_dataset_and_damaged_files(tiny_reference):
     folder, _, _ = tiny_reference
     assert reference.load_reference("vit", folder=folder) is None  # not trained there

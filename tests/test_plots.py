@@ -1,0 +1,51 @@
+"""The evidence figures: shared colour scales, mistakes from every class, seeds with error bars."""
+
+import matplotlib
+
+matplotlib.use("Agg")
+
+import matplotlib.pyplot as plt  # noqa: E402
+import pytest  # noqa: E402
+import torch  # noqa: E402
+
+from course_lib import plots  # noqa: E402
+from course_lib.claims import standard_error  # noqa: E402
+
+CLASSES = [f"class {k}" for k in range(10)]
+
+
+def _images(n):
+    return (torch.rand(n, 3, 32, 32) * 255).to(torch.uint8)
+
+
+def test_attention_maps_of_a_row_share_one_colour_scale():
+    maps = torch.rand(4, 8, 8)
+    maps[0] = 1 / 64  # a uniform map must not be stretched to look structured
+    fig = plots.attention_overlays(
+        _images(4), {"last layer": maps}, "t", titles=["a -> b"] * 4, uniform={"last layer": 1 / 64}
+    )
+    heat = [ax.get_images()[-1] for ax in fig.axes[4:8]]  # row 1: image + overlay per axis
+    limits = {im.get_clim() for im in heat}
+    assert limits == {(0.0, float(maps.max()))}
+    assert fig.axes[0].get_title() == "a -> b"
+    plt.close(fig)
+
+
+def test_mistakes_are_taken_from_every_class_in_turn():
+    targets = torch.arange(100) // 10  # stored class by class, like the CIFAR-10 test set
+    predictions = (targets + 1) % 10  # every image wrong
+    fig = plots.mistakes(_images(100), targets, predictions, CLASSES, count=10)
+    shown = [ax.get_title().split("\n")[0] for ax in fig.axes if ax.get_title()]
+    assert sorted(shown) == sorted(CLASSES)  # one of each class, not ten of the first
+    plt.close(fig)
+
+
+def test_seed_comparison_draws_the_mean_and_its_standard_error():
+    arms = {"a": [1.0, 2.0, 4.0], "b": [0.5, 0.7, 0.9]}
+    fig = plots.seed_comparison({"group": arms}, ylabel="y", reference=0.0)
+    ax = fig.axes[0]
+    bars = [c for c in ax.containers if hasattr(c, "lines")]
+    assert len(bars) == 2
+    caps = bars[0].lines[2][0].get_segments()[0]  # the vertical error bar of arm "a"
+    assert caps[1][1] - caps[0][1] == pytest.approx(2 * standard_error(arms["a"]))
+    plt.close(fig)
