@@ -66,9 +66,21 @@ def seed_comparison(
                     color=colours[label],
                     zorder=3,
                 )
-        if reference is not None:
-            ax.axhline(reference, color="grey", ls=":", lw=1, label=reference_label)
-            ax.legend(fontsize=7, loc="best")
+        if reference is not None:  # labelled on the line itself: a legend box can hide dots
+            ax.axhline(reference, color="grey", ls=":", lw=1)
+            data_mean = sum(sum(v) for v in group.values()) / sum(len(v) for v in group.values())
+            above = reference < data_mean  # write on the side of the line facing the data
+            ax.annotate(
+                reference_label,
+                (1.0, reference),
+                xycoords=("axes fraction", "data"),
+                xytext=(-3, 2 if above else -2),
+                textcoords="offset points",
+                ha="right",
+                va="bottom" if above else "top",
+                fontsize=7,
+                color="grey",
+            )
         ax.set_xticks(range(len(labels)), labels, fontsize=8)
         ax.set_xlim(-0.5, len(labels) - 0.3)
         ax.set_title(name, fontsize=10)
