@@ -33,6 +33,7 @@ from course_lib.atomic import atomic_write
 from course_lib.data import ImageDataset
 from course_lib.device import get_device
 from course_lib.models import create_model
+from course_lib.train.budget import seeded
 from course_lib.train.checkpoint import CheckpointError, load_checkpoint, save_checkpoint
 from course_lib.train.recipes import VIT_RECIPES, Recipe
 
@@ -74,9 +75,12 @@ class Reference:
         """The same architecture with the weights it started training from (eval mode, CPU):
         :func:`train_reference` seeds the global generator with the record's ``seed`` right
         before it builds the model, so the same call rebuilds the initial weights exactly."""
-        torch.manual_seed(self.info["seed"])
-        model = create_model(
-            self.info["model"], num_classes=self.info["num_classes"], **self.info["overrides"]
+        info = self.info
+        model = seeded(
+            lambda: create_model(
+                info["model"], num_classes=info["num_classes"], **info["overrides"]
+            ),
+            info["seed"],
         )
         return model.eval()
 
