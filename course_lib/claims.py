@@ -2,7 +2,9 @@
 
 A claim compares two arms (say, LayerScale and pre-norm at depth 12) over several seeds. The
 effect is the difference of the arms' means. The noise is the standard error of that difference
-across seeds, or the test-sample standard error when that is larger. The verdict is
+across seeds, or the test-sample standard error when that is larger (for accuracies of models
+scored on the same test images, :func:`paired_accuracy_se`, which counts only the images on which
+they disagree). The verdict is
 
 - ``shown`` when the effect points the way the paper says by more than ``z`` times the noise,
 - ``reversed`` when it points the other way by more than that,
@@ -81,11 +83,47 @@ def standard_error(values: Sequence[float]) -> float:
 def accuracy_difference_se(acc_a: float, acc_b: float, n_test: int, scale: float = 100.0) -> float:
     """Test-sample standard error of the difference of two accuracies (fractions in [0, 1])
     scored on ``n_test`` images, in ``scale`` units (points by default). It treats the two
-    scores as independent, which overstates the error of models scored on the same images."""
+    scores as independent, which overstates the error of models scored on the same images; when
+    the per-image results are at hand, :func:`paired_accuracy_se` is the right one."""
     if n_test < 1:
         raise ValueError(f"n_test must be at least 1, got {n_test}.")
     var = acc_a * (1 - acc_a) + acc_b * (1 - acc_b)
     return scale * math.sqrt(max(var, 0.0) / n_test)
+
+
+def paired_accuracy_se(correct_a: Any, correct_b: Any, scale: float = 100.0) -> float:
+    """Test-sample standard error of the difference of two arms' mean accuracies when both were
+    scored on the same test images, in ``scale`` units (points by default).
+
+    ``correct_a`` and ``correct_b``: whether each model got each test image right, as booleans of
+    shape ``(N,)`` for one model per arm or ``(S, N)`` for one model per seed (seed ``i`` of
+    ``a`` paired with seed ``i`` of ``b``). Sums of such indicators work too: for a difference of
+    differences, ``(A - B) - (C - D)``, pass ``A + D`` and ``B + C``.
+
+    Each image contributes ``d(x)``, the mean over seeds of ``correct_a - correct_b``; the effect
+    is the mean of ``d`` over the ``N`` images and its error is ``std(d) / sqrt(N)``. For one seed
+    this is McNemar's ``sqrt(n01 + n10) / N`` (up to the effect's own square): only the images on
+    which the two models disagree carry noise. It is far smaller than
+    :func:`accuracy_difference_se` when the two models make mostly the same mistakes, which
+    models trained on the same data do.
+    """
+    import torch  # claims stays importable without torch for the pure-number helpers
+
+    a = torch.as_tensor(correct_a).double()
+    b = torch.as_tensor(correct_b).double()
+    if a.shape != b.shape:
+        raise ValueError(
+            f"Both arms must be scored on the same images with the same seeds; got shapes "
+            f"{tuple(a.shape)} and {tuple(b.shape)}."
+        )
+    if a.dim() == 1:
+        a, b = a[None], b[None]
+    if a.dim() != 2 or a.shape[1] < 2:
+        raise ValueError(
+            f"Expected (N,) or (seeds, N) correctness with N >= 2, got shape {tuple(a.shape)}."
+        )
+    per_image = (a - b).mean(dim=0)
+    return scale * per_image.std(unbiased=True).item() / math.sqrt(per_image.numel())
 
 
 def judge(

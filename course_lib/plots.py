@@ -31,14 +31,15 @@ def seed_comparison(
     title: str = "",
     reference: float | None = None,
     reference_label: str = "chance",
+    colors: Mapping[str, str] | None = None,
 ) -> Figure:
     """Paired arms of one or more claims, one panel per group: ``{group: {arm: [one value per
     seed]}}``. Each arm is drawn as its mean with a bar of one standard error across seeds, and
     every seed as a dot; the dots of one seed are joined across arms, so a consistent effect shows
-    as parallel lines. An arm's colour is the same in every panel. ``reference`` (e.g. chance)
-    is a dotted line."""
-    arms = list(dict.fromkeys(a for g in groups.values() for a in g))
-    colours = {a: f"C{i}" for i, a in enumerate(arms)}
+    as parallel lines. An arm's colour is the same in every panel (``colors`` fixes it by arm
+    name, so that several figures of a notebook agree). ``reference`` (e.g. chance) is a dotted
+    line."""
+    colours = _arm_colours(list(dict.fromkeys(a for g in groups.values() for a in g)), colors)
     fig, axes = plt.subplots(
         1,
         len(groups),
@@ -92,6 +93,24 @@ def seed_comparison(
     )
     fig.tight_layout()
     return fig
+
+
+def _arm_colours(names: Sequence[str], fixed: Mapping[str, str] | None) -> dict[str, str]:
+    """A colour per name: ``fixed[name]`` where given, else the next unused colour of the cycle."""
+    fixed = dict(fixed or {})
+    spare = iter(c for c in (f"C{i}" for i in range(10)) if c not in fixed.values())
+    return {n: fixed[n] if n in fixed else next(spare, "grey") for n in names}
+
+
+def _mean_and_se(value: float | Sequence[float]) -> tuple[float, float, list[float]]:
+    """``(mean, standard error, values)`` of one number or of one number per seed (non-finite
+    values, diverged runs, are left out; the error is 0 for a single value)."""
+    values = [float(value)] if isinstance(value, (int, float)) else [float(v) for v in value]
+    finite = [v for v in values if math.isfinite(v)]
+    if not finite:
+        return math.nan, 0.0, values
+    se = standard_error(finite) if len(finite) > 1 else 0.0
+    return sum(finite) / len(finite), se, values
 
 
 def _mosaic(rows: Sequence[torch.Tensor], columns: int, pad: int = 2) -> torch.Tensor:
@@ -648,20 +667,49 @@ def layer_costs(params: Mapping[str, float], macs: Mapping[str, float], title: s
 
 
 def accuracy_vs_data(
-    curves: Mapping[str, Mapping[int, float]], chance: float, title: str = ""
+    curves: Mapping[str, Mapping[int, float | Sequence[float]]],
+    chance: float,
+    title: str = "",
+    colors: Mapping[str, str] | None = None,
 ) -> Figure:
     """Test accuracy (in [0, 1]) against training images per class on a log x axis, one line per
-    model: ``{model: {images_per_class: accuracy}}``; a model may cover only some sizes."""
+    model: ``{model: {images_per_class: accuracy or [one accuracy per seed]}}``; a model may cover
+    only some sizes. With several seeds a point is their mean with a bar of one standard error,
+    and each seed is a faint dot. ``colors`` fixes a model's colour by name."""
     sizes = sorted({n for curve in curves.values() for n in curve})
+    colours = _arm_colours(list(curves), colors)
     fig, ax = plt.subplots(figsize=(6.4, 4.0))
+    several = False
     for name, curve in curves.items():
         xs = sorted(curve)
-        ax.plot(xs, [100 * curve[n] for n in xs], marker="o", label=name)
+        stats = [_mean_and_se(curve[n]) for n in xs]
+        for x, (_, _, values) in zip(xs, stats):
+            if len(values) > 1:
+                several = True
+                ax.scatter(
+                    [x] * len(values),
+                    [100 * v for v in values],
+                    s=10,
+                    alpha=0.35,
+                    color=colours[name],
+                    zorder=2,
+                )
+        ax.errorbar(
+            xs,
+            [100 * m for m, _, _ in stats],
+            yerr=[100 * e for _, e, _ in stats],
+            marker="o",
+            capsize=3,
+            label=name,
+            color=colours[name],
+            zorder=3,
+        )
     ax.axhline(100 * chance, color="grey", ls=":", lw=1, label="chance")
     _log_x_at(ax, sizes)
     ax.set_xlabel("training images per class (log scale)")
     ax.set_ylabel("test accuracy (%)")
-    ax.set_title(title)
+    note = "mean +/- one standard error over seeds; dots: single seeds" if several else ""
+    ax.set_title(title + ("\n" + note if title and note else note), fontsize=10)
     ax.legend(fontsize=8)
     fig.tight_layout()
     return fig
@@ -675,7 +723,8 @@ def patch_tradeoff(
 ) -> Figure:
     """Left: measured forward time per patch size (``{patch: ms}``), bars labelled with the token
     count. Right: test accuracy per patch size, one line per training-set size (``{images_per_class:
-    {patch: accuracy}}``; patch sizes that were not trained are left out)."""
+    {patch: accuracy or [one accuracy per seed]}}``, drawn as the mean with a bar of one standard
+    error; patch sizes that were not trained are left out)."""
     patches = sorted(forward_ms)
     fig, axes = plt.subplots(1, 2, figsize=(10, 3.8))
     labels = [f"patch {p}\n{(image_size // p) ** 2} tokens" for p in patches]
@@ -685,8 +734,14 @@ def patch_tradeoff(
     axes[0].set_title("cost")
     for per_class, by_patch in accuracy.items():
         xs = [p for p in patches if p in by_patch]
-        axes[1].plot(
-            xs, [100 * by_patch[p] for p in xs], marker="o", label=f"{per_class} images per class"
+        stats = [_mean_and_se(by_patch[p]) for p in xs]
+        axes[1].errorbar(
+            xs,
+            [100 * m for m, _, _ in stats],
+            yerr=[100 * e for _, e, _ in stats],
+            marker="o",
+            capsize=3,
+            label=f"{per_class} images per class",
         )
     _log_x_at(axes[1], patches, base=2)
     axes[1].set_xlabel("patch size (pixels)")

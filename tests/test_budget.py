@@ -44,6 +44,9 @@ def test_the_budget_sets_the_epochs_and_the_seed_the_result(shapes):
     assert first.epochs == 4 and first.images_seen == 1200
     assert 0.0 <= first.test_acc <= 1.0 and first.history is not None
     assert first.test_acc == runs[1].test_acc  # same seed, same numbers on the CPU
+    # one entry per test image, in the split's order, and the accuracy is their mean
+    assert first.test_correct.shape == (len(shapes.test),)
+    assert first.test_correct.float().mean().item() == pytest.approx(first.test_acc)
     w0, w2 = (next(r.model.parameters()).detach() for r in (runs[0], runs[2]))
     assert not torch.equal(w0, w2)  # another seed, another run
 
@@ -68,4 +71,4 @@ def test_divergence_raises_or_gives_nan(shapes):
         device="cpu",
         on_divergence="nan",
     )
-    assert run.history is None and math.isnan(run.test_acc)
+    assert run.history is None and math.isnan(run.test_acc) and run.test_correct is None

@@ -4,6 +4,7 @@ import json
 import math
 
 import pytest
+import torch
 
 from course_lib.claims import (
     MIN_SEEDS,
@@ -11,6 +12,7 @@ from course_lib.claims import (
     claims_table,
     judge,
     make_claim,
+    paired_accuracy_se,
     standard_error,
 )
 from course_lib.notebook import NotebookRun, resolve_seed
@@ -132,3 +134,32 @@ def test_course_seed_overrides_the_parameter_and_changes_every_seed(monkeypatch)
     monkeypatch.setenv("COURSE_SEED", "one")
     with pytest.raises(ValueError, match="COURSE_SEED must be an integer"):
         resolve_seed(0)
+
+
+def test_paired_accuracy_se_is_mcnemar_for_one_seed():
+    a = torch.tensor([1, 1, 1, 0, 0, 1, 0, 1, 1, 0], dtype=torch.bool)
+    b = torch.tensor([1, 0, 1, 0, 1, 1, 0, 0, 1, 0], dtype=torch.bool)
+    n = a.numel()
+    n10 = int((a & ~b).sum())  # a right, b wrong: 2
+    n01 = int((~a & b).sum())  # 1
+    mean = (n10 - n01) / n
+    expected = 100 * math.sqrt(((n10 + n01) - n * mean**2) / (n - 1) / n)
+    assert paired_accuracy_se(a, b) == pytest.approx(expected)
+    assert paired_accuracy_se(a, a) == 0.0
+
+
+def test_paired_accuracy_se_averages_seeds_per_image_and_beats_the_independent_bound():
+    g = torch.Generator().manual_seed(0)
+    shared = torch.rand(5000, generator=g) < 0.6  # images both arms get right
+    a = torch.stack([shared ^ (torch.rand(5000, generator=g) < 0.05) for _ in range(3)])
+    b = torch.stack([shared ^ (torch.rand(5000, generator=g) < 0.05) for _ in range(3)])
+    paired = paired_accuracy_se(a, b)
+    per_image = (a.double() - b.double()).mean(0)
+    assert paired == pytest.approx(100 * per_image.std().item() / math.sqrt(5000))
+    independent = accuracy_difference_se(a.double().mean().item(), b.double().mean().item(), 5000)
+    assert paired < independent / 2
+
+
+def test_paired_accuracy_se_rejects_unpaired_shapes():
+    with pytest.raises(ValueError, match="same images"):
+        paired_accuracy_se(torch.ones(3, 10, dtype=torch.bool), torch.ones(2, 10, dtype=torch.bool))

@@ -49,3 +49,16 @@ def test_seed_comparison_draws_the_mean_and_its_standard_error():
     caps = bars[0].lines[2][0].get_segments()[0]  # the vertical error bar of arm "a"
     assert caps[1][1] - caps[0][1] == pytest.approx(2 * standard_error(arms["a"]))
     plt.close(fig)
+
+
+def test_accuracy_vs_data_draws_seed_means_with_error_bars_in_fixed_colours():
+    curves = {"ResNet": {50: [0.40, 0.42, 0.44], 1000: [0.5, 0.52, 0.51]}, "ViT": {50: 0.3}}
+    fig = plots.accuracy_vs_data(curves, chance=0.1, colors={"ViT": "tab:red"})
+    ax = fig.axes[0]
+    resnet, vit = [c for c in ax.containers if hasattr(c, "lines")]
+    assert resnet.lines[0].get_ydata()[0] == pytest.approx(42.0)
+    bar = resnet.lines[2][0].get_segments()[0]
+    assert bar[1][1] - bar[0][1] == pytest.approx(2 * 100 * standard_error([0.40, 0.42, 0.44]))
+    assert vit.lines[0].get_color() == "tab:red"  # the colour given, whatever the order
+    assert resnet.lines[0].get_color() != "tab:red"
+    plt.close(fig)

@@ -19,7 +19,7 @@ import torch
 from torch import nn
 
 from course_lib.data import AugmentConfig, ImageDataset, ImageSplit, make_loaders
-from course_lib.train.engine import History, NonFiniteLossError, evaluate, fit
+from course_lib.train.engine import History, NonFiniteLossError, fit, predict
 
 
 def repeat_to_batches(split: ImageSplit, batch_size: int, min_batches: int = 10) -> ImageSplit:
@@ -38,7 +38,9 @@ def repeat_to_batches(split: ImageSplit, batch_size: int, min_batches: int = 10)
 @dataclass
 class BudgetRun:
     """The result of :func:`train_for_images`. ``test_acc`` is ``nan`` when training diverged
-    (``history`` is then ``None``)."""
+    (``history`` is then ``None``). ``test_correct``: whether the model classified each test image
+    right, ``(N,)`` bool in the test split's order (``None`` when training diverged), for
+    :func:`course_lib.claims.paired_accuracy_se`."""
 
     model: nn.Module
     history: History | None
@@ -46,6 +48,7 @@ class BudgetRun:
     images_seen: int
     seconds: float
     test_acc: float
+    test_correct: torch.Tensor | None = None
 
 
 def train_for_images(
@@ -122,8 +125,14 @@ def train_for_images(
             raise
         history = None
     seconds = time.perf_counter() - start
-    acc = evaluate(model, test_loader, device)["acc"] if history is not None else math.nan
-    return BudgetRun(model, history, epochs, epochs * len(train_loader) * batch, seconds, acc)
+    correct, acc = None, math.nan
+    if history is not None:
+        logits, labels = predict(model, test_loader, device)
+        correct = logits.argmax(dim=1) == labels
+        acc = correct.float().mean().item()
+    return BudgetRun(
+        model, history, epochs, epochs * len(train_loader) * batch, seconds, acc, correct
+    )
 
 
 def seeded(build: Callable[[], nn.Module], seed: int) -> nn.Module:
