@@ -52,14 +52,12 @@ def seed_comparison(
         for seed_values in zip(*group.values()):
             ax.plot(range(len(labels)), seed_values, color="grey", lw=0.8, alpha=0.5, zorder=1)
         for x, label in enumerate(labels):
-            values = [float(v) for v in group[label]]
-            finite = [v for v in values if math.isfinite(v)]
+            mean, se, values = _mean_and_se(group[label])
             ax.scatter([x] * len(values), values, s=14, color=colours[label], alpha=0.6, zorder=2)
-            if finite:
-                se = standard_error(finite) if len(finite) > 1 else 0.0
+            if math.isfinite(mean):
                 ax.errorbar(
                     x + 0.12,
-                    sum(finite) / len(finite),
+                    mean,
                     yerr=se,
                     fmt="s",
                     ms=6,
