@@ -6,7 +6,9 @@ across seeds, or the test-sample standard error when that is larger (for accurac
 scored on the same test images, :func:`paired_accuracy_se`, which counts only the images on which
 they disagree). The verdict is
 
-- ``shown`` when the effect points the way the paper says by more than ``z`` times the noise,
+- ``shown`` when the effect points the way the paper says by more than ``z`` times the noise
+  (and by more than the claim's ``min_effect``, the smallest effect that would matter, when it
+  declares one),
 - ``reversed`` when it points the other way by more than that,
 - ``not shown`` otherwise, and always with fewer than :data:`MIN_SEEDS` seeds.
 
@@ -136,6 +138,7 @@ def judge(
     expect: int = +1,
     z: float = Z,
     min_seeds: int = MIN_SEEDS,
+    min_effect: float = 0.0,
 ) -> tuple[float, float, str, str]:
     """``(effect, noise, verdict, reason)`` for arm ``a`` against arm ``b`` (or against the
     number ``baseline`` when ``b`` is None).
@@ -145,9 +148,15 @@ def judge(
     - ``test_se``: the test-sample standard error of the difference; the noise is the larger of it
       and the seed noise.
     - ``expect``: +1 when the paper says ``a`` is larger, -1 when it says ``a`` is smaller.
+    - ``min_effect``: the smallest effect that would matter, in the claim's unit, declared with
+      the claim. An effect beyond the noise but smaller than this is ``not shown``: with seeds
+      that agree closely, a difference far too small to mean what the claim says can still clear
+      ``z`` times the noise.
     """
     if expect not in (+1, -1):
         raise ValueError(f"expect must be +1 or -1, got {expect}.")
+    if not min_effect >= 0:
+        raise ValueError(f"min_effect must be zero or positive, got {min_effect}.")
     a = [float(v) for v in a]
     if not a:
         raise ValueError("Arm a has no values: give one result per seed.")
@@ -178,6 +187,8 @@ def judge(
         seeds = "1 seed" if n == 1 else f"{n} seeds"
         return effect, noise, "not shown", f"{seeds}: a verdict needs {min_seeds}"
     signed = expect * effect
+    if abs(signed) > z * noise and abs(signed) <= min_effect:
+        return effect, noise, "not shown", f"smaller than {min_effect:g}, the least that matters"
     if signed > z * noise:
         return effect, noise, "shown", ""
     if signed < -z * noise:

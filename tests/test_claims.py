@@ -53,6 +53,20 @@ def test_the_test_sample_error_is_used_when_it_is_larger():
     assert judge(a, b, test_se=0.5)[2] == "shown"
 
 
+def test_an_effect_below_the_least_that_matters_is_not_shown():
+    # seeds agree closely: a difference of 0.07 clears twice its noise of 0.01 ...
+    a, b = [16.33, 16.34, 16.35], [16.40, 16.42, 16.41]
+    assert judge(a, b, expect=-1)[2] == "shown"
+    # ... but not a declared smallest effect of interest of 0.4, in either direction
+    effect, _, verdict, reason = judge(a, b, expect=-1, min_effect=0.4)
+    assert effect == pytest.approx(-0.07) and verdict == "not shown" and "0.4" in reason
+    assert judge(b, a, expect=-1, min_effect=0.4)[2] == "not shown"
+    assert judge(a, b, expect=-1, min_effect=0.05)[2] == "shown"
+    assert judge(b, a, expect=-1, min_effect=0.05)[2] == "reversed"
+    with pytest.raises(ValueError, match="min_effect"):
+        judge(a, b, min_effect=-1.0)
+
+
 def test_fewer_than_three_seeds_never_give_a_verdict():
     effect, _, verdict, reason = judge([40.0], [20.0])
     assert effect == 20.0 and verdict == "not shown" and "1 seed" in reason
