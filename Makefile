@@ -7,7 +7,7 @@ PYTHON ?= python3
 VENV ?= .venv
 PY := $(VENV)/bin/python
 PROFILE ?= auto
-DATASET ?= auto
+DATASET ?=
 REFERENCE ?=
 BACKGROUND ?=
 STAMP := $(VENV)/.installed
@@ -24,7 +24,7 @@ $(STAMP): pyproject.toml
 	touch $(STAMP)
 
 course: setup
-	$(PY) -m course_lib.run --profile $(PROFILE) --dataset $(DATASET)
+	$(PY) -m course_lib.run --profile $(PROFILE) $(if $(DATASET),--dataset $(DATASET))
 
 test: setup
 	$(PY) -m pytest

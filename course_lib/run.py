@@ -56,13 +56,15 @@ def execute(
     build_dir: Path,
     *,
     profile: str,
-    dataset: str,
+    dataset: str | None = None,
     html: bool = True,
     extra_parameters: dict | None = None,
     in_place: bool = False,
 ) -> dict:
     """Run one notebook with papermill and return its metrics file's content.
 
+    ``dataset``: injected into the notebook's ``dataset`` parameter; ``None`` keeps the notebook's
+    own (``"auto"`` in most notebooks, the ``readout`` task in 08).
     ``in_place``: inject nothing (the notebook keeps its own parameters, profile ``auto``) and
     write the executed notebook over ``notebook``: this is how the committed outputs are made.
     """
@@ -74,7 +76,9 @@ def execute(
     if metrics_file.exists():
         metrics_file.unlink()
     output = notebook if in_place else build_dir / f"{name}.ipynb"
-    parameters = {"profile": profile, "dataset": dataset, "output_dir": str(metrics_dir)}
+    parameters = {"profile": profile, "output_dir": str(metrics_dir)}
+    if dataset is not None:
+        parameters["dataset"] = dataset
     parameters.update(extra_parameters or {})
     if in_place:
         parameters = {}
@@ -111,7 +115,12 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("notebooks", nargs="*", help="paths or name prefixes (default: all)")
     parser.add_argument("--profile", default="auto", choices=("auto", *PROFILES))
-    parser.add_argument("--dataset", default="auto", choices=DATASETS)
+    parser.add_argument(
+        "--dataset",
+        default=None,
+        choices=DATASETS,
+        help="default: each notebook's own ('auto' in most, the readout task in 08)",
+    )
     parser.add_argument("--build-dir", type=Path, default=None, help="default: <repo>/build")
     parser.add_argument("--notebook-dir", type=Path, default=REPO / "notebooks")
     parser.add_argument("--no-html", action="store_true", help="skip the HTML rendering")
@@ -122,7 +131,7 @@ def main(argv: list[str] | None = None) -> int:
         "back into the notebook (how the committed outputs are made)",
     )
     args = parser.parse_args(argv)
-    if args.in_place and (args.profile != "auto" or args.dataset != "auto"):
+    if args.in_place and (args.profile != "auto" or args.dataset is not None):
         parser.error("--in-place runs each notebook's own parameters: drop --profile/--dataset.")
 
     build_dir = (args.build_dir or default_build_dir()).resolve()
@@ -131,8 +140,8 @@ def main(argv: list[str] | None = None) -> int:
         print(f"No notebooks found in {args.notebook_dir}.", file=sys.stderr)
         return 2
     print(
-        f"Running {len(notebooks)} notebook(s), profile {args.profile}, dataset {args.dataset}, "
-        f"into {build_dir}",
+        f"Running {len(notebooks)} notebook(s), profile {args.profile}, dataset "
+        f"{args.dataset or 'of each notebook'}, into {build_dir}",
         flush=True,
     )
     for i, notebook in enumerate(notebooks, 1):
