@@ -4,7 +4,7 @@ import pytest
 import timm
 import torch
 
-from course_lib.analysis.attention import capture_attention, class_attention_maps
+from course_lib.analysis.attention import capture_attention, class_attention_maps, storing_attention
 from course_lib.models import create_model
 from course_lib.models.cait import CaiT, ClassAttention, TalkingHeadAttention
 from course_lib.models.layers import explicit_attention, merge_heads, split_heads
@@ -102,6 +102,21 @@ def test_talking_heads_with_identity_mixing_is_ordinary_attention():
         q, k, v = (split_heads(t, 4) for t in th.qkv(x).chunk(3, dim=-1))
         out, _ = explicit_attention(q, k, v)
         torch.testing.assert_close(th(x), th.proj(merge_heads(out)))
+
+
+def test_talking_heads_keep_the_softmax_and_the_mixed_weights():
+    torch.manual_seed(0)
+    th = TalkingHeadAttention(32, 4, qkv_bias=True).eval()
+    th.store_attention = True
+    with torch.no_grad():
+        th(torch.randn(2, 10, 32))
+    softmax, mixed = th.attention_softmax, th.attention
+    assert softmax.shape == mixed.shape == (2, 4, 10, 10)
+    torch.testing.assert_close(softmax.sum(-1), torch.ones(2, 4, 10))  # distributions
+    torch.testing.assert_close(mixed, TalkingHeadAttention.mix_heads(softmax, th.proj_w))
+    with storing_attention(th):
+        pass
+    assert th.attention is None and th.attention_softmax is None  # released on exit
 
 
 def test_attention_maps_of_both_stages():

@@ -11,6 +11,7 @@ from course_lib.data import (
     glyph_masks,
     load_dataset,
     make_readout,
+    object_patches,
 )
 from course_lib.data.readout import _fragment_stamps, _object_stamps
 from tests.conftest import assert_valid_images
@@ -142,3 +143,22 @@ def test_load_dataset_readout():
     assert data.train.class_counts(10).tolist() == [20] * 10
     again = load_dataset("Readout", n_train=200, n_test=100, seed=1)
     assert torch.equal(again.train.images, data.train.images)
+
+
+def test_object_patches_are_the_patches_the_box_overlaps():
+    _, _, where = make_readout(300, seed=3, return_positions=True)
+    for patch in (4, 8):
+        grid = 32 // patch
+        got = object_patches(where, patch)
+        assert got.shape == (300, grid * grid) and got.dtype == torch.bool
+        boxes = torch.zeros(300, 32, 32, dtype=torch.bool)
+        for k, (r, c) in enumerate(where.tolist()):
+            boxes[k, r : r + 7, c : c + 7] = True
+        pooled = boxes.reshape(300, grid, patch, grid, patch).any(dim=4).any(dim=2)
+        assert torch.equal(got, pooled.flatten(1))
+    counts = object_patches(where, 4).sum(dim=1)
+    assert set(counts.tolist()) <= {4, 6, 9}  # 2 or 3 patches along each axis
+    with pytest.raises(ValueError, match="divide"):
+        object_patches(where, 5)
+    with pytest.raises(ValueError, match=r"\(n, 2\)"):
+        object_patches(where[:, 0], 4)

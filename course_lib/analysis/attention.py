@@ -33,6 +33,8 @@ def storing_attention(model: nn.Module) -> Iterator[list[nn.Module]]:
         for layer in layers:
             layer.store_attention = False
             layer.attention = None
+            if hasattr(layer, "attention_softmax"):  # talking heads keep their softmax too
+                layer.attention_softmax = None
 
 
 @torch.no_grad()

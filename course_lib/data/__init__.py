@@ -10,7 +10,13 @@ from course_lib.data.datasets import (
 )
 from course_lib.data.errors import CorruptCacheError, DatasetNotFoundError
 from course_lib.data.loader import DeviceLoader, make_loaders
-from course_lib.data.readout import READOUT_CLASSES, glyph_masks, load_readout, make_readout
+from course_lib.data.readout import (
+    READOUT_CLASSES,
+    glyph_masks,
+    load_readout,
+    make_readout,
+    object_patches,
+)
 from course_lib.data.shapes import SHAPES_CLASSES, make_shapes
 from course_lib.data.subsets import subset, subset_indices
 
@@ -34,6 +40,7 @@ __all__ = [
     "make_readout",
     "make_shapes",
     "normalize",
+    "object_patches",
     "subset",
     "subset_indices",
 ]

@@ -137,6 +137,27 @@ def make_readout(
     return (images, labels, positions) if return_positions else (images, labels)
 
 
+def object_patches(
+    positions: torch.Tensor, patch_size: int, image_size: int = 32, object_size: int = 7
+) -> torch.Tensor:
+    """Which patches of a ``patch_size`` grid each object overlaps: ``positions`` ``(n, 2)``, the
+    ``(row, column)`` of each object's top-left pixel (``make_readout(...,
+    return_positions=True)``), to a boolean ``(n, N)`` with ``N = (image_size / patch_size)^2``
+    patches in row-major order, the order of a ViT's patch tokens."""
+    patch_size = _integer(patch_size, "patch_size", 1, "the patch side in pixels")
+    if image_size % patch_size:
+        raise ValueError(
+            f"patch_size {patch_size} does not divide the image side {image_size}: a ViT needs "
+            "a whole number of patches per side."
+        )
+    if positions.ndim != 2 or positions.shape[1] != 2:
+        raise ValueError(f"positions must be (n, 2) (row, column), got {tuple(positions.shape)}.")
+    starts = torch.arange(0, image_size, patch_size)  # first pixel of each patch row / column
+    first, last = positions[:, :, None], positions[:, :, None] + object_size - 1  # (n, 2, 1)
+    overlaps = (starts + patch_size - 1 >= first) & (starts <= last)  # (n, 2, grid)
+    return (overlaps[:, 0, :, None] & overlaps[:, 1, None, :]).flatten(1)
+
+
 def load_readout(
     n_train: int | None = None,
     n_test: int | None = None,

@@ -44,7 +44,8 @@ class TalkingHeadAttention(nn.Module):
     map's logits are a weighted sum of all heads' logits) and ``proj_w`` after it. With both
     mixings the identity (and zero bias) this is ordinary attention. The mixed maps are formed
     explicitly, so there is no fused path; ``store_attention`` keeps the final (mixed) weights
-    ``(B, H, N, N)`` in ``self.attention``.
+    ``(B, H, N, N)`` in ``self.attention`` and the softmax's output before ``proj_w`` (every row
+    a distribution over the keys) in ``self.attention_softmax``.
     """
 
     def __init__(
@@ -69,6 +70,7 @@ class TalkingHeadAttention(nn.Module):
         self.proj_drop = nn.Dropout(proj_drop)
         self.store_attention = False
         self.attention: torch.Tensor | None = None
+        self.attention_softmax: torch.Tensor | None = None
 
     @staticmethod
     def mix_heads(maps: torch.Tensor, mixing: nn.Linear) -> torch.Tensor:
@@ -80,10 +82,10 @@ class TalkingHeadAttention(nn.Module):
         qkv = self.qkv(x).reshape(b, n, 3, self.num_heads, self.head_dim).permute(2, 0, 3, 1, 4)
         q, k, v = qkv.unbind(0)  # each (B, H, N, d)
         logits = (q * self.scale) @ k.transpose(-2, -1)  # (B, H, N, N)
-        weights = self.mix_heads(logits, self.proj_l).softmax(dim=-1)
-        weights = self.mix_heads(weights, self.proj_w)
+        softmax = self.mix_heads(logits, self.proj_l).softmax(dim=-1)
+        weights = self.mix_heads(softmax, self.proj_w)
         if self.store_attention:
-            self.attention = weights.detach()
+            self.attention, self.attention_softmax = weights.detach(), softmax.detach()
         out = self.attn_drop(weights) @ v  # (B, H, N, d)
         return self.proj_drop(self.proj(merge_heads(out)))
 
