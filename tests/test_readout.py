@@ -143,6 +143,11 @@ def test_load_dataset_readout():
     assert data.train.class_counts(10).tolist() == [20] * 10
     again = load_dataset("Readout", n_train=200, n_test=100, seed=1)
     assert torch.equal(again.train.images, data.train.images)
+    larger = load_dataset("readout", n_train=20, n_test=10, seed=1, object_size=9, clutter=0.5)
+    direct = make_readout(20, seed=2, object_size=9, clutter=0.5)[0]  # train split: seed 2 * 1
+    assert torch.equal(larger.train.images, direct)
+    with pytest.raises(ValueError, match="readout"):
+        load_dataset("shapes", n_train=20, n_test=10, object_size=9)
 
 
 def test_object_patches_are_the_patches_the_box_overlaps():

@@ -134,6 +134,7 @@ def load_dataset(
     n_train: int | None = None,
     n_test: int | None = None,
     verbose: bool = True,
+    **readout_options: float,
 ) -> ImageDataset:
     """Load a dataset by name: ``"cifar10"``, ``"shapes"``, ``"auto"`` or ``"readout"``.
 
@@ -144,18 +145,25 @@ def load_dataset(
       set its size (default 50,000 / 10,000, like CIFAR-10).
     - ``auto``: ``cifar10`` when it is there or can be downloaded, else ``shapes`` (it says why).
     - ``readout``: one small glyph in clutter (:mod:`course_lib.data.readout`, notebook 08), made
-      in memory from ``seed`` like ``shapes`` and sized the same way. Never chosen by ``auto``.
+      in memory from ``seed`` like ``shapes`` and sized the same way; ``readout_options``
+      (``object_size``, ``clutter``) go to :func:`~course_lib.data.readout.load_readout`. Never
+      chosen by ``auto``.
 
     ``root`` defaults to :func:`default_data_root`.
     """
     key = str(name).strip().lower().replace("-", "").replace("_", "")
     root = Path(root).expanduser() if root is not None else default_data_root()
+    if readout_options and key != "readout":
+        raise ValueError(
+            f"{', '.join(sorted(readout_options))}: options of the 'readout' dataset only, not of "
+            f"{name!r}."
+        )
     if key == "shapes":
         return _load_shapes(seed, n_train, n_test)
     if key == "readout":
         from course_lib.data.readout import load_readout  # readout.py imports this module
 
-        return load_readout(n_train, n_test, seed)
+        return load_readout(n_train, n_test, seed, **readout_options)
     if key not in ("cifar10", "auto"):
         raise ValueError(
             f"Unknown dataset {name!r}. Expected one of {', '.join(map(repr, DATASETS))}."
