@@ -6,6 +6,7 @@ import torch
 
 from course_lib.analysis.attention import (
     GateAndLocalityMonitor,
+    GateGradients,
     gate_values,
     history_grid,
     nonlocality,
@@ -142,3 +143,24 @@ def test_ablation_switches():
     assert len(maps) == 3 * 4 and not any(".v." in n or ".proj." in n for n in maps)
     whole = freeze_local_attention(create_model("convit_cifar_nano"), maps_only=False)
     assert len(whole) == 3 * 7 and all(".attn." in n for n in whole)
+
+
+def test_gate_gradients_record_every_backward_pass_and_their_steadiness():
+    torch.manual_seed(0)
+    model = create_model("convit_cifar_nano", num_heads=9, embed_dim=72)
+    images = torch.randn(4, 3, 32, 32)
+    grads = []
+    with GateGradients(model) as recorder:
+        for sign in (1.0, 1.0, -1.0):
+            model.zero_grad()
+            (sign * model(images).square().mean()).backward()
+            grads.append(torch.stack([m.gating_param.grad.clone() for m in model.gpsa_layers()]))
+    assert recorder.mean.shape == (3, 9)
+    torch.testing.assert_close(recorder.mean, torch.stack(grads).mean(dim=0))
+    # two pushes one way and one the other: |g + g - g| / 3|g| = 1/3 for every head
+    torch.testing.assert_close(recorder.steadiness, torch.full((3, 9), 1 / 3))
+    model.zero_grad()
+    model(images).sum().backward()  # outside the context: not recorded
+    assert recorder.steps.tolist() == [3, 3, 3]
+    with pytest.raises(ValueError, match="no GPSA"):
+        GateGradients(create_model("vit_cifar_nano"))

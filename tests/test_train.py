@@ -15,6 +15,7 @@ from course_lib.train import (
     param_groups,
     save_checkpoint,
     warmup_cosine,
+    warmup_cosine_rates,
 )
 from course_lib.train.losses import ClassificationLoss
 
@@ -331,3 +332,18 @@ def test_on_epoch_end_can_stop_training_early(shapes, tmp_path):
     )
     assert len(history) == 2
     assert torch.load(tmp_path / "last.pt", weights_only=True)["epoch"] == 2
+
+
+def test_warmup_cosine_rates_are_the_schedules_learning_rates():
+    param = nn.Parameter(torch.zeros(1))
+    optimizer = torch.optim.SGD([param], lr=0.3)
+    scheduler = warmup_cosine(optimizer, warmup_steps=4, total_steps=25)
+    seen = []
+    for _ in range(25):
+        seen.append(optimizer.param_groups[0]["lr"])
+        optimizer.step()
+        scheduler.step()
+    rates = warmup_cosine_rates(0.3, warmup_steps=4, total_steps=25)
+    assert len(rates) == 25
+    assert rates == pytest.approx(seen)
+    assert max(rates) == pytest.approx(0.3)

@@ -162,6 +162,56 @@ class GateAndLocalityMonitor:
             record[f"nonlocality_l{layer}_h{head}"] = value
 
 
+class GateGradients:
+    """ConViT: records ``d loss / d lambda_h`` of every GPSA head at every backward pass, to
+    say which way training pushes the gates and how steadily.
+
+    Use it as a context manager around training; afterwards ``mean`` is the mean gradient per
+    step, ``(L_gpsa, H)`` (negative: the loss falls as the gate opens towards *position*, since
+    the optimizer steps against the gradient), and ``steadiness`` is ``|mean| / mean(|g|)`` per
+    head, in [0, 1]: 1 when every step pushed the same way, near 0 when the pushes cancel. Adam
+    moves a parameter by at most about the learning rate per step, and by much less when its
+    gradient's sign keeps flipping, so a low steadiness means a gate that hardly moves.
+    """
+
+    def __init__(self, model: nn.Module) -> None:
+        self.layers = [m for m in model.modules() if hasattr(m, "gating_param")]
+        if not self.layers:
+            raise ValueError(f"{type(model).__name__} has no GPSA layers.")
+        shape = (len(self.layers), self.layers[0].gating_param.numel())
+        self.total = torch.zeros(shape, dtype=torch.float64)
+        self.total_abs = torch.zeros(shape, dtype=torch.float64)
+        self.steps = torch.zeros(len(self.layers), dtype=torch.int64)
+        self._hooks: list = []
+
+    def _record(self, index: int, grad: torch.Tensor) -> None:
+        g = grad.detach().double().cpu()
+        self.total[index] += g
+        self.total_abs[index] += g.abs()
+        self.steps[index] += 1
+
+    def __enter__(self) -> GateGradients:
+        for index, layer in enumerate(self.layers):
+            hook = layer.gating_param.register_hook(lambda g, i=index: self._record(i, g))
+            self._hooks.append(hook)
+        return self
+
+    def __exit__(self, *exc) -> None:
+        for hook in self._hooks:
+            hook.remove()
+        self._hooks.clear()
+
+    @property
+    def mean(self) -> torch.Tensor:
+        """Mean gradient per backward pass, ``(L_gpsa, H)``."""
+        return (self.total / self.steps.clamp_min(1)[:, None]).float()
+
+    @property
+    def steadiness(self) -> torch.Tensor:
+        """``|sum of gradients| / sum of |gradients|`` per head, ``(L_gpsa, H)``, in [0, 1]."""
+        return (self.total.abs() / self.total_abs.clamp_min(1e-30)).float()
+
+
 def _indices(shape: torch.Size) -> list[tuple[int, int]]:
     return [(layer, head) for layer in range(shape[0]) for head in range(shape[1])]
 

@@ -20,7 +20,12 @@ from course_lib.train.losses import (
     DistillationLoss,
     soft_target_cross_entropy,
 )
-from course_lib.train.optim import create_optimizer, param_groups, warmup_cosine
+from course_lib.train.optim import (
+    create_optimizer,
+    param_groups,
+    warmup_cosine,
+    warmup_cosine_rates,
+)
 from course_lib.train.recipes import VIT_RECIPES, Recipe, TrainedModel, train_recipe
 
 __all__ = [
@@ -48,4 +53,5 @@ __all__ = [
     "train_for_images",
     "train_recipe",
     "warmup_cosine",
+    "warmup_cosine_rates",
 ]

@@ -60,6 +60,10 @@ def warmup_cosine(
     """Per-step schedule: linear warmup to the base learning rate over ``warmup_steps``, then a
     cosine decay to ``min_lr_ratio`` times it at ``total_steps``. Call ``step()`` after each
     optimizer step."""
+    return LambdaLR(optimizer, _warmup_cosine_factor(warmup_steps, total_steps, min_lr_ratio))
+
+
+def _warmup_cosine_factor(warmup_steps: int, total_steps: int, min_lr_ratio: float):
     if total_steps < 1:
         raise ValueError(f"total_steps must be >= 1, got {total_steps}.")
     warmup_steps = max(0, min(warmup_steps, total_steps - 1))
@@ -70,4 +74,14 @@ def warmup_cosine(
         progress = min(1.0, (step - warmup_steps) / max(1, total_steps - warmup_steps))
         return min_lr_ratio + (1 - min_lr_ratio) * 0.5 * (1 + math.cos(math.pi * progress))
 
-    return LambdaLR(optimizer, factor)
+    return factor
+
+
+def warmup_cosine_rates(
+    lr: float, warmup_steps: int, total_steps: int, min_lr_ratio: float = 0.01
+) -> list[float]:
+    """The learning rate of every optimizer step under :func:`warmup_cosine`, ``total_steps``
+    values. Their sum bounds how far Adam can move one parameter in the run: each Adam step
+    changes a parameter by about the learning rate at most (Kingma & Ba, 2015, section 2.1)."""
+    factor = _warmup_cosine_factor(warmup_steps, total_steps, min_lr_ratio)
+    return [lr * factor(step) for step in range(total_steps)]
