@@ -129,10 +129,17 @@ def class_attention_maps(model: nn.Module, images: torch.Tensor, block: int = -1
 def gate_values(model: nn.Module) -> torch.Tensor:
     """ConViT: each GPSA head's weight on its positional map, ``sigmoid(lambda_h)``, as
     ``(L_gpsa, H)`` (1: purely positional, i.e. convolution-like; 0: purely content)."""
+    return torch.stack(
+        [torch.sigmoid(m.gating_param.detach().float().cpu()) for m in _gated_layers(model)]
+    )
+
+
+def _gated_layers(model: nn.Module) -> list[nn.Module]:
+    """The GPSA layers of ``model`` (those with a ``gating_param``), in order."""
     layers = [m for m in model.modules() if hasattr(m, "gating_param")]
     if not layers:
         raise ValueError(f"{type(model).__name__} has no GPSA layers.")
-    return torch.stack([torch.sigmoid(m.gating_param.detach().float().cpu()) for m in layers])
+    return layers
 
 
 @torch.no_grad()
@@ -175,9 +182,7 @@ class GateGradients:
     """
 
     def __init__(self, model: nn.Module) -> None:
-        self.layers = [m for m in model.modules() if hasattr(m, "gating_param")]
-        if not self.layers:
-            raise ValueError(f"{type(model).__name__} has no GPSA layers.")
+        self.layers = _gated_layers(model)
         shape = (len(self.layers), self.layers[0].gating_param.numel())
         self.total = torch.zeros(shape, dtype=torch.float64)
         self.total_abs = torch.zeros(shape, dtype=torch.float64)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 
 import torch
 from torch import nn
@@ -63,7 +64,9 @@ def warmup_cosine(
     return LambdaLR(optimizer, _warmup_cosine_factor(warmup_steps, total_steps, min_lr_ratio))
 
 
-def _warmup_cosine_factor(warmup_steps: int, total_steps: int, min_lr_ratio: float):
+def _warmup_cosine_factor(
+    warmup_steps: int, total_steps: int, min_lr_ratio: float
+) -> Callable[[int], float]:
     if total_steps < 1:
         raise ValueError(f"total_steps must be >= 1, got {total_steps}.")
     warmup_steps = max(0, min(warmup_steps, total_steps - 1))
