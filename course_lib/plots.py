@@ -1015,7 +1015,8 @@ def model_tradeoffs(
 ) -> Figure:
     """Two scatter panels with one point per model (named in a shared legend): test accuracy (in
     [0, 1]) against the parameter count and against training images per second, log x axes.
-    ``{model: {"parameters": ..., "images_per_s": ..., "accuracy": ...}}``."""
+    ``{model: {"parameters": ..., "images_per_s": ..., "accuracy": ...}}``; an optional
+    ``"accuracy_se"`` (in [0, 1], e.g. one standard error over seeds) is drawn as a vertical bar."""
     fig, axes = plt.subplots(1, 2, figsize=(10, 3.8), sharey=True)
     panels = (
         (axes[0], "parameters", "parameters (log scale)", "accuracy vs size"),
@@ -1028,6 +1029,10 @@ def model_tradeoffs(
         for i, (name, values) in enumerate(models.items()):
             x, y = values[key], 100 * values["accuracy"]
             ax.scatter([x], [y], s=45, color=f"C{i}", marker=markers[i % len(markers)], label=name)
+            if "accuracy_se" in values:
+                ax.errorbar(
+                    [x], [y], yerr=[100 * values["accuracy_se"]], color=f"C{i}", capsize=3, lw=1
+                )
         if chance is not None:
             ax.axhline(100 * chance, color="grey", ls=":", lw=1, label="chance")
         ax.set_xscale("log")
@@ -1106,7 +1111,7 @@ def gates_and_nonlocality(
     1..T); ``reference`` (e.g. the distance of uniform attention) is drawn dashed below."""
     steps, layers, heads = gates.shape
     xs = list(epochs) if epochs is not None else list(range(1, steps + 1))
-    fig, axes = plt.subplots(2, layers, figsize=(3.0 * layers + 0.6, 5.2), squeeze=False)
+    fig, axes = plt.subplots(2, layers, figsize=(3.0 * layers + 1.6, 5.2), squeeze=False)
     top = max(distances.max().item(), reference or 0.0) * 1.08
     for layer in range(layers):
         for h in range(heads):
@@ -1123,9 +1128,11 @@ def gates_and_nonlocality(
         ax.xaxis.set_major_locator(MaxNLocator(integer=True))
     axes[0, 0].set_ylabel("gate sigmoid(lambda)\n(1 = positional)")
     axes[1, 0].set_ylabel("nonlocality (pixels)")
-    axes[1, -1].legend(fontsize=7)
+    # one legend beside the panels: inside one it would cover that panel's curves
+    handles, labels = axes[1, -1].get_legend_handles_labels()
+    fig.legend(handles, labels, loc="center right", fontsize=7)
     fig.suptitle(title, fontsize=10)
-    fig.tight_layout()
+    fig.tight_layout(rect=(0, 0, 1 - 1.0 / (3.0 * layers + 1.6), 1))
     return fig
 
 

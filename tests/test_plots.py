@@ -62,3 +62,21 @@ def test_accuracy_vs_data_draws_seed_means_with_error_bars_in_fixed_colours():
     assert vit.lines[0].get_color() == "tab:red"  # the colour given, whatever the order
     assert resnet.lines[0].get_color() != "tab:red"
     plt.close(fig)
+
+
+def test_model_tradeoffs_draws_an_error_bar_only_where_one_is_given():
+    models = {
+        "ResNet": {
+            "parameters": 78_000,
+            "images_per_s": 590.0,
+            "accuracy": 0.35,
+            "accuracy_se": 0.01,
+        },
+        "ViT": {"parameters": 208_000, "images_per_s": 440.0, "accuracy": 0.25},
+    }
+    fig = plots.model_tradeoffs(models, chance=0.1)
+    for ax in fig.axes[:2]:
+        (bars,) = [c for c in ax.containers if hasattr(c, "lines")]
+        segment = bars.lines[2][0].get_segments()[0]
+        assert segment[0][1] == pytest.approx(34.0) and segment[1][1] == pytest.approx(36.0)
+    plt.close(fig)
