@@ -20,10 +20,11 @@ from course_lib.models import create_model
 from course_lib.models.cnn import ResNetCifar
 
 
-def _reference_hessian(model: nn.Module, batches) -> torch.Tensor:
+def _reference_hessian(model: nn.Module, batches, batchnorm: str = "batch") -> torch.Tensor:
     """``torch.autograd.functional.hessian`` of the size-weighted mean cross-entropy over
-    ``batches`` as a function of all parameters flattened, the model in eval mode (as
-    :func:`exact_hessian` runs it) and attention on its double-backward path."""
+    ``batches`` as a function of all parameters flattened, the model in the mode
+    :func:`exact_hessian` runs it in (eval, batch norm as ``batchnorm`` says) and attention on
+    its double-backward path."""
     names = [n for n, _ in model.named_parameters()]
     shapes = [p.shape for p in model.parameters()]
     sizes = [p.numel() for p in model.parameters()]
@@ -41,7 +42,7 @@ def _reference_hessian(model: nn.Module, batches) -> torch.Tensor:
         )
 
     flat = torch.cat([p.detach().flatten() for p in model.parameters()])
-    with double_backward_mode(model):
+    with double_backward_mode(model, batchnorm):
         return torch.autograd.functional.hessian(loss_of, flat, vectorize=True)
 
 
@@ -96,9 +97,7 @@ def test_exact_hessian_of_a_micro_vit_equals_autograd():
     assert all(m.fused for m in model.modules() if hasattr(m, "fused"))  # flags restored
 
 
-def test_exact_hessian_of_a_micro_resnet_equals_autograd():
-    # Both sides run in eval mode, so batch norm normalises with its running statistics (the
-    # loss is a fixed function of the weights); in train mode it would use the batch's.
+def _micro_resnet_with_stale_statistics() -> ResNetCifar:
     torch.manual_seed(0)
     model = ResNetCifar(num_classes=3, widths=(2, 2, 2), depths=(1, 1, 1)).double()  # P = 323
     with torch.no_grad():  # running statistics other than the initial 0 / 1
@@ -106,13 +105,52 @@ def test_exact_hessian_of_a_micro_resnet_equals_autograd():
             if isinstance(m, nn.BatchNorm2d):
                 m.running_mean.uniform_(-0.5, 0.5)
                 m.running_var.uniform_(0.5, 2.0)
+    return model
+
+
+def test_exact_hessian_of_a_micro_resnet_in_eval_mode_equals_autograd():
+    # With batchnorm="eval" both sides normalise with the running statistics: the loss the
+    # model computes at evaluation, a fixed function of the weights.
+    model = _micro_resnet_with_stale_statistics()
     buffers = {k: v.clone() for k, v in model.named_buffers()}
     x, y = _images(4, 8, 3, seed=1)
-    hessian = exact_hessian(model, F.cross_entropy, [(x[:2], y[:2]), (x[2:], y[2:])])
+    batches = [(x[:2], y[:2]), (x[2:], y[2:])]
+    hessian = exact_hessian(model, F.cross_entropy, batches, batchnorm="eval")
     assert hessian.shape == (323, 323)
-    reference = _reference_hessian(model, [(x[:2], y[:2]), (x[2:], y[2:])])
+    reference = _reference_hessian(model, batches, batchnorm="eval")
     assert_close(hessian, reference, rtol=0, atol=1e-8)
     assert all(torch.equal(v, buffers[k]) for k, v in model.named_buffers())
+
+
+def test_exact_hessian_of_a_micro_resnet_uses_each_batchs_statistics_by_default():
+    # The default is the loss training minimised: every batch normalised with its own mean and
+    # variance (the running statistics are neither read nor written), so the Hessian matches
+    # autograd's of the train-mode loss and differs from the eval-mode one.
+    model = _micro_resnet_with_stale_statistics()
+    buffers = {k: v.clone() for k, v in model.named_buffers()}
+    x, y = _images(8, 8, 3, seed=2)
+    batches = [(x[:4], y[:4]), (x[4:], y[4:])]
+    hessian = exact_hessian(model, F.cross_entropy, batches)
+    names = [n for n, _ in model.named_parameters()]
+    shapes = [p.shape for p in model.parameters()]
+    sizes = [p.numel() for p in model.parameters()]
+    flat = torch.cat([p.detach().flatten() for p in model.parameters()])
+    fresh = ResNetCifar(num_classes=3, widths=(2, 2, 2), depths=(1, 1, 1)).double().train()
+
+    def train_mode_loss(w: torch.Tensor) -> torch.Tensor:  # a fresh model: no stale statistics
+        params = dict(zip(names, [c.view(s) for c, s in zip(w.split(sizes), shapes)]))
+        return (
+            sum(F.cross_entropy(functional_call(fresh, params, (xb,)), yb) for xb, yb in batches)
+            / 2
+        )
+
+    reference = torch.autograd.functional.hessian(train_mode_loss, flat)
+    assert_close(hessian, reference, rtol=0, atol=1e-8)
+    assert (
+        hessian - exact_hessian(model, F.cross_entropy, batches, batchnorm="eval")
+    ).abs().max() > 1e-3
+    assert all(torch.equal(v, buffers[k]) for k, v in model.named_buffers())
+    assert model.training
 
 
 def test_spectrum_and_negative_count_on_a_known_diagonal():

@@ -13,8 +13,11 @@ the gradient ``g`` with ``create_graph=True`` and differentiate ``g . v`` once m
 
 Park & Kim's point: the loss of a vision transformer has many negative eigenvalues (it is not
 convex around the weights) early in training and when data are scarce; convolutions and more
-data make it convex. Every function runs the model in eval mode (no dropout; batch norm uses its
-running statistics), so the Hessian is that of the loss the model computes at evaluation.
+data make it convex. Every function runs the model in eval mode (no dropout, no DropPath) with
+batch norm, by default, normalising with each batch's own statistics (``batchnorm="batch"``, as
+in training, :func:`course_lib.analysis.landscape.loss_mode`): the Hessian is that of the loss
+training minimised. ``batchnorm="eval"`` uses the running statistics instead, the loss the model
+computes at evaluation (stale statistics make it a different function of the weights).
 """
 
 from __future__ import annotations
@@ -27,28 +30,30 @@ import torch
 from torch import nn
 from torch.nn.attention import SDPBackend, sdpa_kernel
 
+from course_lib.analysis.landscape import loss_mode
+
 LossFn = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
 
 
 @contextlib.contextmanager
-def double_backward_mode(model: nn.Module) -> Iterator[None]:
-    """Inside the block the model runs in eval mode and its attention layers take a path with
-    second derivatives: ``fused = False`` on every module that has the flag, and PyTorch's own
-    ``scaled_dot_product_attention`` restricted to the math kernel (the flash and memory-efficient
-    kernels have no double backward). The flags and the training mode are restored on exit."""
+def double_backward_mode(model: nn.Module, batchnorm: str = "batch") -> Iterator[None]:
+    """Inside the block the model runs in :func:`~course_lib.analysis.landscape.loss_mode` (eval
+    mode, batch norm on each batch's statistics with ``batchnorm="batch"`` or on its running ones
+    with ``"eval"``) and its attention layers take a path with second derivatives: ``fused =
+    False`` on every module that has the flag, and PyTorch's own ``scaled_dot_product_attention``
+    restricted to the math kernel (the flash and memory-efficient kernels have no double
+    backward). The flags, the training modes and the batch-norm buffers are as before on exit."""
     layers = [m for m in model.modules() if hasattr(m, "fused")]
     saved = [layer.fused for layer in layers]
-    was_training = model.training
-    model.eval()
-    try:
-        for layer in layers:
-            layer.fused = False
-        with sdpa_kernel(SDPBackend.MATH):
-            yield
-    finally:
-        for layer, fused in zip(layers, saved):
-            layer.fused = fused
-        model.train(was_training)
+    with loss_mode(model, batchnorm):
+        try:
+            for layer in layers:
+                layer.fused = False
+            with sdpa_kernel(SDPBackend.MATH):
+                yield
+        finally:
+            for layer, fused in zip(layers, saved):
+                layer.fused = fused
 
 
 def _trainable(model: nn.Module) -> list[nn.Parameter]:
@@ -109,12 +114,13 @@ def hvp(
     inputs: torch.Tensor,
     targets: torch.Tensor,
     vector: Sequence[torch.Tensor],
+    batchnorm: str = "batch",
 ) -> list[torch.Tensor]:
     """The Hessian of ``loss_fn(model(inputs), targets)`` w.r.t. the model's parameters, times
     ``vector``: one tensor per parameter that requires gradients (``model.parameters()`` order,
     same shapes). Returns ``H v`` in the same layout. ``inputs`` and ``targets`` are moved to the
-    model's device."""
-    with double_backward_mode(model):
+    model's device. ``batchnorm``: as in :func:`double_backward_mode`."""
+    with double_backward_mode(model, batchnorm):
         hessian = _Hessian(model, loss_fn, inputs, targets)
         shapes = [tuple(p.shape) for p in hessian.params]
         given = [tuple(v.shape) for v in vector]
@@ -138,6 +144,7 @@ def top_eigenvalues(
     iters: int = 20,
     tol: float = 1e-3,
     seed: int = 0,
+    batchnorm: str = "batch",
 ) -> list[float]:
     """The ``k`` dominant Hessian eigenvalues on one batch, by power iteration with deflation
     (PyHessian's method), the largest first.
@@ -146,10 +153,10 @@ def top_eigenvalues(
     orthogonal to the eigenvectors already found, until the Rayleigh quotient ``v . H v`` changes
     by less than ``tol`` (relative) or after ``iters`` products. Power iteration finds the
     eigenvalues of largest magnitude: near a minimum those are the largest positive ones, but a
-    strongly negative one can come first.
+    strongly negative one can come first. ``batchnorm``: as in :func:`double_backward_mode`.
     """
     generator = torch.Generator().manual_seed(seed)
-    with double_backward_mode(model):
+    with double_backward_mode(model, batchnorm):
         hessian = _Hessian(model, loss_fn, inputs, targets)
         if not 1 <= k <= hessian.size:
             raise ValueError(f"k must lie in [1, {hessian.size}] (the parameter count), got {k}.")
@@ -181,6 +188,7 @@ def lanczos_spectrum(
     targets: torch.Tensor,
     steps: int = 30,
     seed: int = 0,
+    batchnorm: str = "batch",
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """Stochastic Lanczos quadrature: the Hessian's spectrum on one batch as ``steps`` weighted
     nodes, ``(nodes, weights)``, each ``(m,)`` float64 on the CPU (``m <= steps``).
@@ -192,10 +200,11 @@ def lanczos_spectrum(
     weights ``U[0, j]^2`` (they sum to 1): ``sum_j w_j f(theta_j) ~ v^T f(H) v``, whose expectation
     over ``v`` is the mean of ``f`` over the eigenvalues. ``m < steps`` when the Krylov space is
     exhausted early (``steps`` at least the parameter count, or repeated eigenvalues). The basis
-    holds ``steps * P`` numbers on the model's device.
+    holds ``steps * P`` numbers on the model's device. ``batchnorm``: as in
+    :func:`double_backward_mode`.
     """
     generator = torch.Generator().manual_seed(seed)
-    with double_backward_mode(model):
+    with double_backward_mode(model, batchnorm):
         hessian = _Hessian(model, loss_fn, inputs, targets)
         steps = min(steps, hessian.size)
         v = hessian.random(generator, rademacher=True)
@@ -233,6 +242,7 @@ def eigenvalue_density(
     grid: int | torch.Tensor = 200,
     sigma: float | None = None,
     seed: int = 0,
+    batchnorm: str = "batch",
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """The Hessian eigenvalue density: :func:`lanczos_spectrum` on each ``(inputs, targets)``
     batch (start vector seeded ``seed + i``), each node spread into a Gaussian of width
@@ -244,7 +254,8 @@ def eigenvalue_density(
     by default 1 % of the range of the nodes.
     """
     spectra = [
-        lanczos_spectrum(model, loss_fn, x, y, steps, seed + i) for i, (x, y) in enumerate(batches)
+        lanczos_spectrum(model, loss_fn, x, y, steps, seed + i, batchnorm)
+        for i, (x, y) in enumerate(batches)
     ]
     if not spectra:
         raise ValueError("eigenvalue_density got no batches.")
@@ -278,6 +289,7 @@ def exact_hessian(
     loss_fn: LossFn,
     batches: Iterable[tuple[torch.Tensor, torch.Tensor]],
     max_parameters: int = 20_000,
+    batchnorm: str = "batch",
 ) -> torch.Tensor:
     """The full Hessian ``(P, P)`` of the mean loss over ``batches`` w.r.t. the model's ``P``
     trainable parameters, flattened in ``model.parameters()`` order; on the CPU, float64 for a
@@ -288,8 +300,8 @@ def exact_hessian(
     the result is ``sum_b n_b H_b / sum_b n_b``, the Hessian of the loss over all the examples
     when ``loss_fn`` averages over its batch. Column ``i`` is the Hessian-vector product with the
     ``i``-th unit vector, so it costs ``P`` products per batch; like every function here it runs
-    the model in eval mode with attention on its double-backward path
-    (:func:`double_backward_mode`). Exact up to rounding; symmetrise before an eigensolver
+    the model in :func:`double_backward_mode` (``batchnorm="batch"``: each batch normalised with
+    its own statistics, as in training). Exact up to rounding; symmetrise before an eigensolver
     (:func:`hessian_spectrum` does).
 
     Raises ``ValueError`` when ``P > max_parameters``: use :func:`top_eigenvalues` or
@@ -307,7 +319,7 @@ def exact_hessian(
     dtype = torch.float64 if params[0].dtype == torch.float64 else torch.float32
     total = torch.zeros(size, size, dtype=dtype, device=params[0].device)
     seen = 0
-    with double_backward_mode(model):
+    with double_backward_mode(model, batchnorm):
         for inputs, targets in batches:
             n = int(inputs.shape[0])
             _add_columns(total, _Hessian(model, loss_fn, inputs, targets), n)
