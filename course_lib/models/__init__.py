@@ -1,5 +1,6 @@
 """Course models, each built from small modules; create any of them by name."""
 
+from course_lib.models.alternet import AlterNetCifar
 from course_lib.models.cait import CaiT
 from course_lib.models.cnn import ConvPatchEmbed, ResNetCifar
 from course_lib.models.convit import ConViT
@@ -8,6 +9,7 @@ from course_lib.models.registry import create_model, list_models, register_model
 from course_lib.models.vit import VisionTransformer
 
 __all__ = [
+    "AlterNetCifar",
     "CaiT",
     "ConViT",
     "DistilledVisionTransformer",
