@@ -1365,3 +1365,132 @@ def loss_landscapes(
     fig.suptitle(title)
     fig.tight_layout()
     return fig
+
+
+def band_noise_drops(
+    drops: Mapping[float, Mapping[str, Mapping[str, Sequence[float]]]],
+    title: str = "",
+    colors: Mapping[str, str] | None = None,
+) -> Figure:
+    """Accuracy drop (points) under noise restricted to one frequency band, one panel per noise
+    norm: ``drops = {norm: {model: {band label: [drop per noise seed]}}}``. Each model is a line of
+    the mean drop with a bar of one standard error over the seeds; the panels share the y axis, so
+    a larger norm reads as a larger drop."""
+    models = list(dict.fromkeys(m for by_model in drops.values() for m in by_model))
+    colours = _arm_colours(models, colors)
+    fig, axes = plt.subplots(
+        1, len(drops), figsize=(3.3 * len(drops) + 1.6, 3.5), squeeze=False, sharey=True
+    )
+    for ax, (norm, by_model) in zip(axes[0], drops.items()):
+        for index, (name, by_band) in enumerate(by_model.items()):
+            bands = list(by_band)
+            stats = [_mean_and_se(by_band[b]) for b in bands]
+            offset = (index - (len(by_model) - 1) / 2) * 0.08  # keep the error bars apart
+            ax.errorbar(
+                [i + offset for i in range(len(bands))],
+                [mean for mean, _, _ in stats],
+                yerr=[se for _, se, _ in stats],
+                fmt="o-",
+                ms=4,
+                capsize=3,
+                color=colours[name],
+                label=name,
+            )
+        ax.set_xticks(range(len(bands)), bands, fontsize=7, rotation=30)
+        ax.axhline(0, color="grey", lw=0.8)
+        ax.set_title(f"noise norm {norm:g}", fontsize=10)
+        ax.set_xlabel("frequency band (units of Nyquist)", fontsize=8)
+        ax.grid(alpha=0.3)
+    axes[0][0].set_ylabel("accuracy drop (points)")
+    handles, labels = axes[0][0].get_legend_handles_labels()
+    fig.legend(handles, labels, loc="center right", fontsize=8, frameon=False)
+    fig.suptitle(
+        (title + "\n" if title else "") + "mean +/- one standard error over noise seeds",
+        fontsize=9,
+    )
+    fig.tight_layout(rect=(0, 0, 1 - 1.3 / (3.3 * len(drops) + 1.6), 1))
+    return fig
+
+
+def landscape_slices(
+    panels: Mapping[str, Mapping[str, tuple[Sequence[float], Sequence[Sequence[float]]]]],
+    title: str = "",
+    colors: Mapping[str, str] | None = None,
+) -> Figure:
+    """The rise of a loss along random filter-normalised directions, one panel per loss
+    (``{"NLL + L2": ..., "NLL only": ...}``), each ``{model: (alphas, [losses along one direction,
+    per direction])}``. Every direction is a thin line of ``loss(alpha) - loss(0)``; the thick
+    line is their mean with a band of one standard error."""
+    models = list(dict.fromkeys(m for curves in panels.values() for m in curves))
+    colours = _arm_colours(models, colors)
+    fig, axes = plt.subplots(1, len(panels), figsize=(3.9 * len(panels), 3.5), squeeze=False)
+    for ax, (panel, curves) in zip(axes[0], panels.items()):
+        for name, (alphas, losses) in curves.items():
+            xs = [float(a) for a in alphas]
+            centre = min(range(len(xs)), key=lambda i: abs(xs[i]))
+            rises = np.array([[float(v) - float(line[centre]) for v in line] for line in losses])
+            for line in rises:
+                ax.plot(xs, line, color=colours[name], lw=0.6, alpha=0.45)
+            mean = rises.mean(axis=0)
+            se = rises.std(axis=0, ddof=1) / math.sqrt(len(rises)) if len(rises) > 1 else 0 * mean
+            ax.plot(xs, mean, color=colours[name], lw=2, label=f"{name} ({len(rises)} directions)")
+            ax.fill_between(xs, mean - se, mean + se, color=colours[name], alpha=0.2, lw=0)
+        ax.set_xlabel("step along the direction (alpha)")
+        ax.set_title(panel, fontsize=10)
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize=7, loc="upper center")
+    axes[0][0].set_ylabel("loss(alpha) - loss(0)")
+    fig.suptitle(title, fontsize=10)
+    fig.tight_layout()
+    return fig
+
+
+def eigenvalue_histograms(
+    spectra: Mapping[str, Mapping[str, Sequence[torch.Tensor]]],
+    title: str = "",
+    linthresh: float = 1e-3,
+    colors: Mapping[str, str] | None = None,
+) -> Figure:
+    """Exact Hessian spectra, one panel per condition: ``{condition: {model: [eigenvalues (P,),
+    one tensor per seed]}}``. Each model's eigenvalues (all seeds pooled) are a step histogram on a
+    symmetric-log axis (linear within ``linthresh`` of zero), as a share of its eigenvalues per
+    bin, so models with different parameter counts compare; left of the grey line lies the
+    negative curvature."""
+    models = list(dict.fromkeys(m for by_model in spectra.values() for m in by_model))
+    colours = _arm_colours(models, colors)
+    values = torch.cat(
+        [
+            torch.as_tensor(v).double().flatten()
+            for by_model in spectra.values()
+            for runs in by_model.values()
+            for v in runs
+        ]
+    )
+    top = max(values.abs().max().item(), 10 * linthresh)
+    decades = np.log10(top / linthresh)
+    positive = linthresh * np.logspace(0, decades, 25)
+    edges = np.concatenate([-positive[::-1], np.linspace(-linthresh, linthresh, 5)[1:-1], positive])
+    # a labelled tick every few decades on each side, so that the labels cannot collide
+    step = max(1, math.ceil(decades / 3))
+    powers = [linthresh * 10**k for k in range(0, int(decades) + 1, step)]
+    ticks = [-p for p in powers[::-1]] + [0.0] + powers
+    fig, axes = plt.subplots(
+        1, len(spectra), figsize=(3.8 * len(spectra), 3.3), squeeze=False, sharey=True
+    )
+    for ax, (condition, by_model) in zip(axes[0], spectra.items()):
+        for name, runs in by_model.items():
+            pooled = torch.cat([torch.as_tensor(v).double().flatten() for v in runs]).numpy()
+            counts, _ = np.histogram(pooled, bins=edges)
+            ax.stairs(counts / len(pooled), edges, color=colours[name], lw=1.4, label=name)
+        ax.set_xscale("symlog", linthresh=linthresh)
+        ax.set_xticks(ticks, [f"{t:g}" for t in ticks], fontsize=7, rotation=45)
+        ax.set_yscale("log")
+        ax.axvline(0, color="grey", lw=1)
+        ax.set_title(condition, fontsize=10)
+        ax.set_xlabel("eigenvalue (symmetric log scale)", fontsize=8)
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize=7)
+    axes[0][0].set_ylabel("share of eigenvalues per bin")
+    fig.suptitle(title, fontsize=10)
+    fig.tight_layout()
+    return fig

@@ -80,3 +80,48 @@ def test_model_tradeoffs_draws_an_error_bar_only_where_one_is_given():
         segment = bars.lines[2][0].get_segments()[0]
         assert segment[0][1] == pytest.approx(34.0) and segment[1][1] == pytest.approx(36.0)
     plt.close(fig)
+
+
+def test_band_noise_drops_draws_seed_means_with_error_bars_per_norm():
+    drops = {
+        norm: {
+            "ViT": {"0-0.5": [1.0, 2.0, 3.0], "0.5-1": [0.0, 0.0, 0.0]},
+            "ResNet": {"0-0.5": [4.0, 4.0, 4.0], "0.5-1": [9.0, 10.0, 11.0]},
+        }
+        for norm in (4.0, 8.0)
+    }
+    fig = plots.band_noise_drops(drops, colors={"ViT": "C0", "ResNet": "C3"})
+    assert [ax.get_title() for ax in fig.axes] == ["noise norm 4", "noise norm 8"]
+    bars = fig.axes[0].containers  # one errorbar container per model
+    assert len(bars) == 2
+    line, _, (vertical,) = bars[0]
+    assert list(line.get_ydata()) == [2.0, 0.0]  # the means over the seeds
+    segments = vertical.get_segments()
+    half = standard_error([1.0, 2.0, 3.0])
+    assert segments[0][:, 1].tolist() == pytest.approx([2.0 - half, 2.0 + half])
+    plt.close(fig)
+
+
+def test_landscape_slices_draw_every_direction_and_their_mean_relative_to_the_centre():
+    alphas = torch.tensor([-1.0, 0.0, 1.0])
+    lines = [torch.tensor([3.0, 1.0, 3.0]), torch.tensor([5.0, 1.0, 5.0])]
+    fig = plots.landscape_slices(
+        {"NLL + L2": {"ViT": (alphas, lines)}, "NLL only": {"ViT": (alphas, lines)}}
+    )
+    assert [ax.get_title() for ax in fig.axes] == ["NLL + L2", "NLL only"]
+    drawn = fig.axes[0].get_lines()
+    assert len(drawn) == 3  # two directions and their mean
+    assert list(drawn[-1].get_ydata()) == [3.0, 0.0, 3.0]
+    plt.close(fig)
+
+
+def test_eigenvalue_histograms_count_shares_on_a_symmetric_log_axis():
+    spectra = {"trained": {"ViT": [torch.tensor([-0.5, 0.0, 1.0, 2.0])], "CNN": [torch.ones(8)]}}
+    fig = plots.eigenvalue_histograms(spectra, linthresh=1e-2)
+    ax = fig.axes[0]
+    assert ax.get_xscale() == "symlog"
+    steps = [p for p in ax.patches]
+    assert len(steps) == 2
+    for patch in steps:  # each model's shares sum to 1, whatever its number of eigenvalues
+        assert patch.get_data().values.sum() == pytest.approx(1.0)
+    plt.close(fig)
