@@ -13,6 +13,18 @@ import numpy as np
 import torch
 
 PROFILES = ("smoke", "cpu", "gpu")
+SUPPORTED_DEVICES = ("cpu", "cuda", "mps")
+"""Device types :func:`get_device` accepts (``meta``, ``xla`` and the like are refused)."""
+COMPILE_VALUES = {
+    "1": True,
+    "true": True,
+    "yes": True,
+    "on": True,
+    "0": False,
+    "false": False,
+    "no": False,
+    "off": False,
+}
 """Run profiles: ``smoke`` (CI, about a minute on CPU), ``cpu`` (<= ~10 min on 2 cores),
 ``gpu`` (full CIFAR-10 on one GPU)."""
 
@@ -23,9 +35,22 @@ def get_device(prefer: str | None = None) -> torch.device:
     ``prefer`` (or the environment variable ``COURSE_DEVICE``) forces a device such as ``"cpu"``
     or ``"cuda:1"``; an unavailable choice raises an error saying what is available.
     """
-    wanted = prefer or os.environ.get("COURSE_DEVICE")
+    source = "the device argument" if prefer else "COURSE_DEVICE"
+    wanted = (prefer or os.environ.get("COURSE_DEVICE") or "").strip().lower()
     if wanted:
-        device = torch.device(wanted)
+        try:
+            device = torch.device(wanted)
+        except RuntimeError:
+            raise ValueError(
+                f"{source} is {wanted!r}, which is not a device. Use 'cpu', 'cuda', 'cuda:1' or "
+                "'mps', or unset COURSE_DEVICE to choose automatically."
+            ) from None
+        if device.type not in SUPPORTED_DEVICES:
+            raise ValueError(
+                f"{source} is {wanted!r}: the course trains on "
+                f"{', '.join(map(repr, SUPPORTED_DEVICES))} only (a {device.type!r} device holds "
+                "no data to train on). Unset COURSE_DEVICE to choose automatically."
+            )
         if device.type == "cuda" and not torch.cuda.is_available():
             raise RuntimeError(
                 f"Device {wanted!r} was requested (argument or COURSE_DEVICE) but CUDA is not "
@@ -72,8 +97,14 @@ def should_compile(device: torch.device | str) -> bool:
     """Whether ``torch.compile`` is worth it by default: on CUDA only (``COURSE_COMPILE=0/1``
     overrides). On the CPU the compile time outweighs the gain for the course's short runs."""
     env = os.environ.get("COURSE_COMPILE")
-    if env is not None:
-        return env.strip().lower() in ("1", "true", "yes", "on")
+    if env is not None and env.strip():
+        value = env.strip().lower()
+        if value not in COMPILE_VALUES:
+            raise ValueError(
+                f"COURSE_COMPILE is {env!r}; use 1 (compile) or 0 (do not), or unset it for the "
+                "default (on for CUDA only)."
+            )
+        return COMPILE_VALUES[value]
     return torch.device(device).type == "cuda"
 
 

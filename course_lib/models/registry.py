@@ -20,6 +20,7 @@ _MODEL_MODULES = (
     "course_lib.models.deit",
     "course_lib.models.cait",
     "course_lib.models.convit",
+    "course_lib.models.alternet",
 )
 
 F = TypeVar("F", bound=Callable[..., nn.Module])
@@ -51,6 +52,11 @@ def list_models() -> list[str]:
 def create_model(name: str, **overrides: Any) -> nn.Module:
     """Build the model registered as ``name``; ``overrides`` replace its default arguments
     (e.g. ``num_classes=100``). An unknown name raises a ``KeyError`` listing close matches."""
+    if not isinstance(name, str):
+        raise TypeError(
+            f"The model name must be a string such as 'vit_cifar_nano', got "
+            f"{type(name).__name__} {name!r}. list_models() gives every name."
+        )
     _import_model_modules()
     if name not in _BUILDERS:
         close = difflib.get_close_matches(name, _BUILDERS, n=3, cutoff=0.5)
