@@ -19,7 +19,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from course_lib.models.cnn import ResNetCifar, check_image_batch
+from course_lib.models.cnn import ResNetCifar, check_image_batch, parameter_dtype
 from course_lib.models.layers import Block
 from course_lib.models.registry import register_model
 
@@ -80,7 +80,7 @@ class AlterNetCifar(nn.Module):
 
     def forward_features(self, x: torch.Tensor) -> torch.Tensor:
         """``(B, C_in, H, W)`` -> normalised tokens ``(B, h * w, C)``."""
-        check_image_batch(x, self.in_chans, self.img_size)
+        check_image_batch(x, self.in_chans, self.img_size, dtype=parameter_dtype(self))
         fmap = self.stages(self.stem(x))  # (B, C, h, w)
         tokens = fmap.flatten(2).transpose(1, 2) + self.pos_embed  # (B, h * w, C)
         return self.norm(self.blocks(tokens))

@@ -21,7 +21,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from course_lib.models.cnn import check_image_batch
+from course_lib.models.cnn import check_image_batch, parameter_dtype
 from course_lib.models.layers import (
     Attention,
     DropPath,
@@ -352,7 +352,7 @@ class CaiT(nn.Module):
     def tokens(self, x: torch.Tensor) -> torch.Tensor:
         """Images ``(B, C, H, W)`` -> patch tokens with position embeddings ``(B, N, D)`` (the
         first stage's input: no class token)."""
-        check_image_batch(x, self.patch_embed.in_chans, self.img_size)
+        check_image_batch(x, self.patch_embed.in_chans, self.img_size, dtype=parameter_dtype(self))
         return self.pos_drop(self.patch_embed(x) + self.pos_embed)
 
     def forward_features(self, x: torch.Tensor) -> torch.Tensor:

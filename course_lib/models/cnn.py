@@ -17,10 +17,15 @@ from course_lib.models.registry import register_model
 
 
 def check_image_batch(
-    x: torch.Tensor, in_chans: int, img_size: int | None = None, resize_hint: str = ""
+    x: torch.Tensor,
+    in_chans: int,
+    img_size: int | None = None,
+    resize_hint: str = "",
+    dtype: torch.dtype | None = None,
 ) -> None:
     """Raise a clear error unless ``x`` is a float batch ``(B, in_chans, H, W)`` (and, when
-    ``img_size`` is given, ``H == W == img_size``). ``resize_hint`` is added to the size error."""
+    ``img_size`` is given, ``H == W == img_size``; when ``dtype`` is given, the model's weights'
+    dtype, unless autocast is on). ``resize_hint`` is added to the size error."""
     if x.ndim != 4:
         raise ValueError(
             f"Expected a batch of images (B, C, H, W), got shape {tuple(x.shape)}. "
@@ -43,6 +48,21 @@ def check_image_batch(
             f"Expected float inputs, got {x.dtype}: normalise uint8 images first "
             "(course_lib.data.normalize)."
         )
+    if dtype is not None and x.dtype != dtype and not _autocast_on(x):
+        raise ValueError(
+            f"The inputs are {x.dtype} but the model's weights are {dtype}: convert the inputs "
+            f"with x.to({dtype}) (or the model with model.to({x.dtype}) to compute in that "
+            "precision; for mixed precision use torch.autocast)."
+        )
+
+
+def _autocast_on(x: torch.Tensor) -> bool:
+    return torch.is_autocast_enabled(x.device.type)
+
+
+def parameter_dtype(module: nn.Module) -> torch.dtype:
+    """The dtype of ``module``'s first parameter (float32 for a module without any)."""
+    return next((p.dtype for p in module.parameters()), torch.float32)
 
 
 class BasicBlock(nn.Module):
@@ -110,7 +130,7 @@ class ResNetCifar(nn.Module):
 
     def forward_features(self, x: torch.Tensor) -> torch.Tensor:
         """``(B, C, H, W)`` -> feature map ``(B, num_features, H / 2^(stages-1), ...)``."""
-        check_image_batch(x, self.in_chans)
+        check_image_batch(x, self.in_chans, dtype=parameter_dtype(self))
         return self.stages(self.stem(x))
 
     def forward_head(self, features: torch.Tensor, pre_logits: bool = False) -> torch.Tensor:

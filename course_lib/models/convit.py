@@ -28,7 +28,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from course_lib.models.cnn import check_image_batch
+from course_lib.models.cnn import check_image_batch, parameter_dtype
 from course_lib.models.layers import Attention, DropPath, Mlp, PatchEmbed, merge_heads
 from course_lib.models.registry import register_model
 from course_lib.models.state_dict import check_state_dict
@@ -336,7 +336,7 @@ class ConViT(nn.Module):
 
     def tokens(self, x: torch.Tensor) -> torch.Tensor:
         """Images ``(B, C, H, W)`` -> patch tokens with position embeddings ``(B, N, D)``."""
-        check_image_batch(x, self.patch_embed.in_chans, self.img_size)
+        check_image_batch(x, self.patch_embed.in_chans, self.img_size, dtype=parameter_dtype(self))
         x = self.patch_embed(x)
         if self.pos_embed is not None:
             x = x + self.pos_embed

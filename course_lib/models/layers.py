@@ -42,6 +42,15 @@ def merge_heads(x: torch.Tensor) -> torch.Tensor:
     return x.transpose(1, 2).reshape(b, n, h * d)
 
 
+def check_sizes(owner: str, minimum: int = 1, **sizes: int) -> None:
+    """Raise a ValueError naming ``owner`` and the argument unless every one of ``sizes`` is an
+    integer of at least ``minimum`` (``check_sizes("ViT", depth=-1, minimum=0)``)."""
+    for name, value in sizes.items():
+        if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
+            need = "a positive integer" if minimum == 1 else f"an integer >= {minimum}"
+            raise ValueError(f"{owner}: {name} must be {need}, got {value!r}.")
+
+
 class PatchEmbed(nn.Module):
     """Cut an image into ``P x P`` patches and map each one linearly to ``D`` numbers.
 
@@ -54,6 +63,13 @@ class PatchEmbed(nn.Module):
         self, img_size: int = 224, patch_size: int = 16, in_chans: int = 3, embed_dim: int = 768
     ) -> None:
         super().__init__()
+        check_sizes(
+            "PatchEmbed",
+            img_size=img_size,
+            patch_size=patch_size,
+            in_chans=in_chans,
+            embed_dim=embed_dim,
+        )
         if img_size % patch_size:
             raise ValueError(
                 f"Image size {img_size} is not divisible by the patch size {patch_size}; choose "
@@ -100,6 +116,7 @@ class Attention(nn.Module):
         proj_drop: float = 0.0,
     ) -> None:
         super().__init__()
+        check_sizes("Attention", dim=dim, num_heads=num_heads)
         if dim % num_heads:
             raise ValueError(f"Width {dim} must be divisible by the number of heads {num_heads}.")
         self.num_heads = num_heads

@@ -17,8 +17,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from course_lib.models.cnn import ConvPatchEmbed, check_image_batch
-from course_lib.models.layers import Block, PatchEmbed
+from course_lib.models.cnn import ConvPatchEmbed, check_image_batch, parameter_dtype
+from course_lib.models.layers import Block, PatchEmbed, check_sizes
 from course_lib.models.registry import register_model
 from course_lib.models.state_dict import check_state_dict
 
@@ -94,6 +94,10 @@ class VisionTransformer(nn.Module):
         pos_embed_std: float = 0.02,
     ) -> None:
         super().__init__()
+        check_sizes("VisionTransformer", minimum=0, depth=depth)
+        check_sizes(
+            "VisionTransformer", embed_dim=embed_dim, num_heads=num_heads, in_chans=in_chans
+        )
         if global_pool not in ("token", "avg"):
             raise ValueError(f"global_pool must be 'token' or 'avg', got {global_pool!r}.")
         if global_pool == "token" and not class_token:
@@ -187,6 +191,7 @@ class VisionTransformer(nn.Module):
             self.patch_embed.in_chans,
             self.img_size,
             resize_hint=", or adapt this model with model.resize_pos_embed(new_size)",
+            dtype=parameter_dtype(self),
         )
         x = self.patch_embed(x)
         if self.num_prefix_tokens:
