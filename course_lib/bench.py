@@ -1,4 +1,4 @@
-"""Benchmarks, run in one process: ``python -m course_lib.bench [--suite ...] [--tiny]``.
+"""Benchmarks, run in one process: ``python -m course_lib.bench [--suite ...] [--smoke]``.
 
 Suites (each returns a dict of measurements; all are written to one JSON file):
 
@@ -12,7 +12,7 @@ Suites (each returns a dict of measurements; all are written to one JSON file):
   speed relative to the ViT of the same width.
 - ``tta``: time to accuracy: the course ViT trained from scratch until a target test accuracy.
 
-``--tiny`` shrinks every suite to seconds (CI checks that the JSON is produced). Timings belong in
+``--smoke`` shrinks every suite to seconds (CI checks that the JSON is produced). Timings belong in
 this benchmark, never in timed tests.
 """
 
@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import platform
 import tempfile
 import time
@@ -33,13 +32,19 @@ import torch.nn.functional as F
 
 from course_lib.data import AugmentConfig, DeviceLoader, cifar10, default_data_root, make_shapes
 from course_lib.device import get_device, seed_everything, should_compile
-from course_lib.models import create_model
+from course_lib.measure import (
+    bf16_peak_tflops,
+    forward_flops,
+    synchronize,
+    train_images_per_s,
+)
+from course_lib.models import create_model, create_timm_twin, find_model
 from course_lib.train import create_optimizer, fit
 
 MEAN, STD = (0.49, 0.48, 0.45), (0.25, 0.24, 0.26)
 
 
-def bench_data(tiny: bool, device: torch.device) -> dict[str, Any]:
+def bench_data(smoke: bool, device: torch.device) -> dict[str, Any]:
     """Cold decode of the CIFAR-10 JPEG copy, then a reload of its cache (into a temp folder)."""
     found = cifar10.find_local(default_data_root())
     if found is None:
@@ -48,7 +53,7 @@ def bench_data(tiny: bool, device: torch.device) -> dict[str, Any]:
     with tempfile.TemporaryDirectory() as tmp:
         cache = Path(tmp) / "cifar10.npz"
         start = time.perf_counter()
-        if layout == "jpeg" and tiny:  # the 10,000 test images only
+        if layout == "jpeg" and smoke:  # the 10,000 test images only
             classes = _classes(path)
             test = cifar10.decode_split(path / "test", classes)
             arrays = cifar10.Cifar10Arrays(*test, *test, classes=classes)
@@ -84,9 +89,9 @@ def _batches(n: int, device: torch.device) -> DeviceLoader:
     )
 
 
-def bench_loop(tiny: bool, device: torch.device) -> dict[str, Any]:
+def bench_loop(smoke: bool, device: torch.device) -> dict[str, Any]:
     """Seconds per epoch of ``fit()`` and of a bare loop on the same batches (best of N epochs)."""
-    n, epochs, name = (512, 2, "resnet_cifar_tiny") if tiny else (5120, 3, "resnet_cifar_small")
+    n, epochs, name = (512, 2, "resnet_cifar_tiny") if smoke else (5120, 3, "resnet_cifar_small")
     loader = _batches(n, device)
 
     seed_everything(0)
@@ -95,14 +100,14 @@ def bench_loop(tiny: bool, device: torch.device) -> dict[str, Any]:
     bare = []
     for epoch in range(epochs):
         loader.set_epoch(epoch)
-        _sync(device)
+        synchronize(device)
         start = time.perf_counter()
         for x, y in loader:
             loss = F.cross_entropy(model(x), y)
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
             optimizer.step()
-        _sync(device)
+        synchronize(device)
         bare.append(time.perf_counter() - start)
 
     seed_everything(0)
@@ -118,9 +123,9 @@ def bench_loop(tiny: bool, device: torch.device) -> dict[str, Any]:
     }
 
 
-def bench_loader(tiny: bool, device: torch.device) -> dict[str, Any]:
+def bench_loader(smoke: bool, device: torch.device) -> dict[str, Any]:
     """Images/s of iterating the loader (no model) per augmentation setting."""
-    n = 2048 if tiny else 20_480
+    n = 2048 if smoke else 20_480
     x, y = make_shapes(n, seed=0)
     settings = {
         "none": None,
@@ -145,129 +150,24 @@ def bench_loader(tiny: bool, device: torch.device) -> dict[str, Any]:
             augment=augment,
         )
         next(iter(loader))  # warm-up
-        _sync(device)
+        synchronize(device)
         start = time.perf_counter()
         for _inputs, _targets in loader:
             pass
-        _sync(device)
+        synchronize(device)
         result[f"{label}_images_per_s"] = loader.num_images / (time.perf_counter() - start)
     return result
 
 
-def _loss(outputs: torch.Tensor | tuple[torch.Tensor, ...], y: torch.Tensor) -> torch.Tensor:
-    """Cross-entropy; a model with two heads (distilled DeiT in training) gets the mean."""
-    if isinstance(outputs, (tuple, list)):
-        return torch.stack([F.cross_entropy(o.float(), y) for o in outputs]).mean()
-    return F.cross_entropy(outputs.float(), y)
-
-
-def train_images_per_s(
-    model: torch.nn.Module, device: torch.device, batch: int, steps: int, amp: bool
-) -> float:
-    """Training steps on random 32x32 batches (after two warm-up steps): images per second."""
-    optimizer = torch.optim.AdamW(model.parameters(), lr=1e-4)
-    x = torch.randn(batch, 3, 32, 32, device=device)
-    y = torch.randint(0, 10, (batch,), device=device)
-    dtype = torch.bfloat16 if amp else None
-
-    def step() -> None:
-        with torch.autocast(device.type, dtype=dtype, enabled=amp):
-            loss = _loss(model(x), y)
-        optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        optimizer.step()
-
-    for _ in range(2):
-        step()
-    _sync(device)
-    start = time.perf_counter()
-    for _ in range(steps):
-        step()
-    _sync(device)
-    return batch * steps / (time.perf_counter() - start)
-
-
-def forward_flops(model: torch.nn.Module, device: torch.device) -> float:
-    """Floating-point operations of one forward pass of one 32x32 image (PyTorch's counter;
-    a multiply-add counts 2). A training step costs about three times this."""
-    from torch.utils.flop_counter import FlopCounterMode
-
-    x = torch.randn(2, 3, 32, 32, device=device)
-    with FlopCounterMode(display=False) as counter:  # its module tracker needs autograd on
-        model(x)
-    return counter.get_total_flops() / 2
-
-
-# Dense bf16 tensor-core peaks in TFLOP/s (vendor data sheets; SXM parts). COURSE_PEAK_TFLOPS
-# overrides, e.g. for a GPU missing here.
-BF16_PEAK_TFLOPS = {"H200": 989.0, "H100": 989.0, "A100": 312.0, "L4": 121.0, "A10": 125.0}
-
-
-def bf16_peak_tflops(device: torch.device) -> float | None:
-    """The device's dense bf16 peak in TFLOP/s, or ``None`` when unknown (and on the CPU)."""
-    env = os.environ.get("COURSE_PEAK_TFLOPS")
-    if env:
-        return float(env)
-    if device.type != "cuda":
-        return None
-    name = torch.cuda.get_device_name(device)
-    return next((peak for key, peak in BF16_PEAK_TFLOPS.items() if key in name), None)
-
-
-# family: (course model per size, timm model, timm overrides per size). Sizes: "nano" (tiny
-# mode), "mini" (CPU), "tiny" (GPU: width 192, the design's anchor configuration).
-_CIFAR = {"img_size": 32, "patch_size": 4, "num_classes": 10}
-FAMILIES: dict[str, tuple[dict[str, str], str, dict[str, dict[str, Any]]]] = {
-    "vit": (
-        {"nano": "vit_cifar_nano", "mini": "vit_cifar_mini", "tiny": "vit_cifar_tiny"},
-        "vit_tiny_patch16_224",
-        {
-            "nano": dict(_CIFAR, embed_dim=64, depth=4, num_heads=2),
-            "mini": dict(_CIFAR, embed_dim=128, depth=6, num_heads=4),
-            "tiny": dict(_CIFAR, embed_dim=192, depth=9, num_heads=3),
-        },
-    ),
-    "deit": (
-        {
-            "nano": "deit_cifar_nano_distilled",
-            "mini": "deit_cifar_mini_distilled",
-            "tiny": "deit_cifar_tiny_distilled",
-        },
-        "deit_tiny_distilled_patch16_224",
-        {
-            "nano": dict(_CIFAR, embed_dim=64, depth=4, num_heads=2),
-            "mini": dict(_CIFAR, embed_dim=128, depth=6, num_heads=4),
-            "tiny": dict(_CIFAR, embed_dim=192, depth=9, num_heads=3),
-        },
-    ),
-    "cait": (
-        {"nano": "cait_cifar_nano", "mini": "cait_cifar_mini", "tiny": "cait_cifar_tiny"},
-        "cait_xxs24_224",
-        {
-            "nano": dict(_CIFAR, embed_dim=64, depth=4, num_heads=2, init_values=0.1),
-            "mini": dict(_CIFAR, embed_dim=128, depth=6, num_heads=4, init_values=0.1),
-            "tiny": dict(_CIFAR, embed_dim=192, depth=12, num_heads=4, init_values=0.1),
-        },
-    ),
-    "convit": (
-        {"nano": "convit_cifar_nano", "mini": "convit_cifar_mini", "tiny": "convit_cifar_tiny"},
-        "convit_tiny",  # timm's embed_dim is per head
-        {
-            "nano": dict(_CIFAR, embed_dim=16, depth=4, num_heads=4, local_up_to_layer=3),
-            "mini": dict(_CIFAR, embed_dim=32, depth=6, num_heads=4, local_up_to_layer=4),
-            "tiny": dict(_CIFAR, embed_dim=48, depth=9, num_heads=4, local_up_to_layer=7),
-        },
-    ),
-}
+TRANSFORMER_FAMILIES = ("vit", "deit", "cait", "convit")
 
 
 def _pair(family: str, size: str, device: torch.device) -> dict[str, torch.nn.Module]:
-    import timm
-
-    names, timm_name, timm_overrides = FAMILIES[family]
+    """The course model of ``family`` at ``size`` and its timm twin, with the same weights."""
+    name = find_model(family, size)
     seed_everything(0)
-    reference = timm.create_model(timm_name, pretrained=False, **timm_overrides[size])
-    ours = create_model(names[size])
+    reference = create_timm_twin(name)
+    ours = create_model(name)
     ours.load_state_dict(reference.state_dict())
     if family == "deit":  # train both heads, as distillation does
         reference.set_distilled_training(True)
@@ -275,15 +175,15 @@ def _pair(family: str, size: str, device: torch.device) -> dict[str, torch.nn.Mo
     return {"course": ours.to(device).train(), "timm": reference.to(device).train()}
 
 
-def bench_models(tiny: bool, device: torch.device) -> dict[str, Any]:
+def bench_models(smoke: bool, device: torch.device) -> dict[str, Any]:
     """Every course transformer against timm's same configuration with the same weights:
     training images/s (bf16 autocast and ``torch.compile`` on CUDA; ``COURSE_COMPILE=1`` compiles
     on the CPU too), forward FLOPs per image and, on CUDA, the model FLOP utilisation (MFU:
     achieved training FLOP/s over the bf16 peak, counting a training step as 3 forward passes)."""
     cuda = device.type == "cuda"
-    size = "nano" if tiny else ("tiny" if cuda else "mini")
-    batch, steps = (32, 2) if tiny else ((512, 50) if cuda else (128, 5))
-    compile_models = should_compile(device) and not tiny
+    size = "nano" if smoke else ("tiny" if cuda else "mini")
+    batch, steps = (32, 2) if smoke else ((512, 50) if cuda else (128, 5))
+    compile_models = should_compile(device) and not smoke
     peak = bf16_peak_tflops(device)
     result: dict[str, Any] = {
         "size": size,
@@ -293,9 +193,9 @@ def bench_models(tiny: bool, device: torch.device) -> dict[str, Any]:
         "compiled": compile_models,
         "bf16_peak_tflops": peak,
     }
-    for family in FAMILIES:
+    for family in TRANSFORMER_FAMILIES:
         models = _pair(family, size, device)
-        entry: dict[str, Any] = {"model": FAMILIES[family][0][size]}
+        entry: dict[str, Any] = {"model": find_model(family, size)}
         entry["forward_gflops_per_image"] = forward_flops(models["course"], device) / 1e9
         if compile_models:
             models = {label: torch.compile(model) for label, model in models.items()}
@@ -303,7 +203,7 @@ def bench_models(tiny: bool, device: torch.device) -> dict[str, Any]:
             entry[f"{label}_images_per_s"] = 0.0
         # Alternate the two, swap which goes first every round, and keep each one's best round:
         # on a CPU the order alone moves the speed by a few percent.
-        for round_index in range(1 if tiny else 4):
+        for round_index in range(1 if smoke else 4):
             order = list(models.items())
             for label, model in order if round_index % 2 == 0 else reversed(order):
                 speed = train_images_per_s(model, device, batch, steps, cuda)
@@ -319,12 +219,12 @@ def bench_models(tiny: bool, device: torch.device) -> dict[str, Any]:
     return result
 
 
-def bench_time_to_accuracy(tiny: bool, device: torch.device) -> dict[str, Any]:
+def bench_time_to_accuracy(smoke: bool, device: torch.device) -> dict[str, Any]:
     """Train the course ViT from scratch with its recipe for this device and stop at a target
     test accuracy: wall time (training plus the per-epoch evaluations) to reach it.
 
     CUDA: ``vit_cifar_tiny`` on all of CIFAR-10, target 90%. CPU: ``vit_cifar_nano`` on 500
-    images per class, target 40%. Tiny mode: 60 images per class, target 15%, on CIFAR-10 if
+    images per class, target 40%. Smoke mode: 60 images per class, target 15%, on CIFAR-10 if
     present, else ``shapes``."""
     from dataclasses import replace
 
@@ -332,14 +232,14 @@ def bench_time_to_accuracy(tiny: bool, device: torch.device) -> dict[str, Any]:
     from course_lib.train.recipes import VIT_RECIPES, train_recipe
 
     cuda = device.type == "cuda"
-    if tiny:
+    if smoke:
         recipe, target = VIT_RECIPES["smoke"], 0.15
     elif cuda:
         recipe, target = VIT_RECIPES["gpu"], 0.90
     else:
         recipe = replace(VIT_RECIPES["smoke"], epochs=20, per_class=500, test_per_class=100)
         target = 0.40
-    data = load_dataset("auto", verbose=False) if tiny else load_dataset("cifar10")
+    data = load_dataset("auto", verbose=False) if smoke else load_dataset("cifar10")
     reached: dict[str, float] = {}
     start = time.perf_counter()
 
@@ -382,11 +282,6 @@ SUITES: dict[str, Callable[[bool, torch.device], dict[str, Any]]] = {
 }
 
 
-def _sync(device: torch.device) -> None:
-    if device.type == "cuda":
-        torch.cuda.synchronize(device)
-
-
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m course_lib.bench", description=__doc__)
     parser.add_argument(
@@ -395,7 +290,13 @@ def main(argv: list[str] | None = None) -> int:
         choices=sorted(SUITES),
         help="repeat to pick several (default: all)",
     )
-    parser.add_argument("--tiny", action="store_true", help="seconds-long version for CI")
+    parser.add_argument(
+        "--smoke",
+        "--tiny",
+        dest="smoke",
+        action="store_true",
+        help="seconds-long version for CI (--tiny is the old name)",
+    )
     parser.add_argument("--out", type=Path, default=Path("build/bench.json"))
     args = parser.parse_args(argv)
     device = get_device()
@@ -405,11 +306,11 @@ def main(argv: list[str] | None = None) -> int:
         "threads": torch.get_num_threads(),
         "torch": torch.__version__,
         "python": platform.python_version(),
-        "tiny": args.tiny,
+        "smoke": args.smoke,
     }
     for name in args.suite or list(SUITES):
         print(f"bench {name} ...", flush=True)
-        report[name] = SUITES[name](args.tiny, device)
+        report[name] = SUITES[name](args.smoke, device)
         print(json.dumps(report[name], indent=2), flush=True)
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(report, indent=2) + "\n")

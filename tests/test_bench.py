@@ -3,12 +3,12 @@ import json
 from course_lib import bench
 
 
-def test_tiny_bench_writes_its_json(tmp_path):
+def test_smoke_bench_writes_its_json(tmp_path):
     out = tmp_path / "bench.json"
     assert (
         bench.main(
             [
-                "--tiny",
+                "--smoke",
                 "--suite",
                 "loop",
                 "--suite",
@@ -23,7 +23,7 @@ def test_tiny_bench_writes_its_json(tmp_path):
         == 0
     )
     report = json.loads(out.read_text())
-    assert report["tiny"] is True and report["device"]
+    assert report["smoke"] is True and report["device"]
     assert report["loop"]["fit_over_bare"] > 0
     assert report["loader"]["none_images_per_s"] > 0
     assert report["loader"]["crop_flip_trivialaugment_mixup_cutmix_images_per_s"] > 0

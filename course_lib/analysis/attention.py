@@ -12,6 +12,8 @@ from collections.abc import Iterator
 import torch
 from torch import nn
 
+from course_lib.measure import eval_mode
+
 
 def attention_modules(model: nn.Module) -> list[nn.Module]:
     """The model's attention layers in forward order: modules that can store their weights."""
@@ -41,14 +43,9 @@ def storing_attention(model: nn.Module) -> Iterator[list[nn.Module]]:
 def capture_attention(model: nn.Module, images: torch.Tensor) -> list[torch.Tensor]:
     """Run ``model`` on ``images`` ``(B, C, H, W)`` (eval mode) and return one attention tensor
     ``(B, heads, N, N)`` per layer, on the CPU, in float32."""
-    was_training = model.training
-    model.eval()
-    try:
-        with storing_attention(model) as layers:
-            model(images)
-            maps = [layer.attention.float().cpu() for layer in layers]
-    finally:
-        model.train(was_training)
+    with eval_mode(model), storing_attention(model) as layers:
+        model(images)
+        maps = [layer.attention.float().cpu() for layer in layers]
     return maps
 
 
@@ -113,16 +110,14 @@ def class_attention_maps(model: nn.Module, images: torch.Tensor, block: int = -1
     if token_blocks is None or not hasattr(token_blocks[block].attn, "q"):
         raise ValueError(f"{type(model).__name__} has no class-attention blocks.")
     layer = token_blocks[block].attn
-    was_training = model.training
-    model.eval()
     layer.store_attention = True
     try:
-        model(images)
+        with eval_mode(model):
+            model(images)
         weights = layer.attention.float().cpu()[:, :, 0, 1:]  # (B, H, N)
     finally:
         layer.store_attention = False
         layer.attention = None
-        model.train(was_training)
     return weights / weights.sum(dim=-1, keepdim=True).clamp_min(1e-12)
 
 

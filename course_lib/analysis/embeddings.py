@@ -13,6 +13,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from course_lib.measure import eval_mode
 from course_lib.models.vit import resample_pos_embed
 
 __all__ = [
@@ -62,16 +63,12 @@ def extract_features(
     """Frozen features: ``model.forward_head(model.forward_features(x), pre_logits=True)`` for
     every batch (the vector the classifier head would read). Returns features ``(N, D)`` and
     labels ``(N,)`` on the CPU."""
-    was_training = model.training
-    model.eval()
     features, labels = [], []
-    try:
+    with eval_mode(model):
         for images, targets in batches:
             pooled = model.forward_head(model.forward_features(images), pre_logits=True)
             features.append(pooled.float().cpu())
             labels.append(targets.cpu())
-    finally:
-        model.train(was_training)
     return torch.cat(features), torch.cat(labels)
 
 

@@ -11,6 +11,8 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from course_lib.measure import eval_mode
+
 
 @torch.no_grad()
 def residual_branch_ratios(model: nn.Module, images: torch.Tensor) -> dict[str, list[float]]:
@@ -22,10 +24,8 @@ def residual_branch_ratios(model: nn.Module, images: torch.Tensor) -> dict[str, 
     with ``attn_branch`` / ``mlp_branch`` (the course's ViT, its residual variants and CaiT's
     self-attention stage). Returns ``{"attn": [L floats], "mlp": [L floats]}``.
     """
-    was_training = model.training
-    model.eval()
     ratios: dict[str, list[float]] = {"attn": [], "mlp": []}
-    try:
+    with eval_mode(model):
         x = model.tokens(images)
         for block in model.blocks:
             for name, branch in (("attn", block.attn_branch), ("mlp", block.mlp_branch)):
@@ -33,6 +33,4 @@ def residual_branch_ratios(model: nn.Module, images: torch.Tensor) -> dict[str, 
                 ratio = out.flatten(1).norm(dim=1) / x.flatten(1).norm(dim=1).clamp_min(1e-12)
                 ratios[name].append(ratio.mean().item())
                 x = x + out
-    finally:
-        model.train(was_training)
     return ratios

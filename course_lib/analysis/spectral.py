@@ -15,7 +15,8 @@ from collections.abc import Callable, Sequence
 import torch
 from torch import nn
 
-from course_lib.models.cnn import BasicBlock
+from course_lib.measure import eval_mode
+from course_lib.models.stems import BasicBlock
 from course_lib.train.engine import merge_logits
 
 
@@ -91,14 +92,12 @@ def feature_maps(
             )
         handles.append(hook)
     handles += [b.register_forward_hook(lambda module, args, out: keep(out)) for b in blocks]
-    was_training = model.training
-    model.eval()
     try:
-        model(images.to(next(model.parameters()).device))
+        with eval_mode(model):
+            model(images.to(next(model.parameters()).device))
     finally:
         for handle in handles:
             handle.remove()
-        model.train(was_training)
     return maps
 
 
@@ -211,10 +210,8 @@ def accuracy_under_band_noise(
             "course_lib.data.normalize first."
         )
     device = next(model.parameters()).device
-    was_training = model.training
-    model.eval()
     results: dict[tuple[float, float], float] = {}
-    try:
+    with eval_mode(model):
         for band in bands:
             generator = torch.Generator().manual_seed(seed)
             noise = band_noise(images.shape, band, norm, generator)
@@ -222,8 +219,6 @@ def accuracy_under_band_noise(
             results[(float(band[0]), float(band[1]))] = (
                 (predictions == labels.cpu()).float().mean().item()
             )
-    finally:
-        model.train(was_training)
     return results
 
 

@@ -6,6 +6,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from course_lib.measure import eval_mode
+
 
 @torch.no_grad()
 def prefix_token_similarity(model: nn.Module, images: torch.Tensor) -> list[float]:
@@ -16,14 +18,10 @@ def prefix_token_similarity(model: nn.Module, images: torch.Tensor) -> list[floa
     tokens start different and end similar, but not identical."""
     if getattr(model, "num_prefix_tokens", 1) < 2:
         raise ValueError("The model has no distillation token (it needs num_prefix_tokens >= 2).")
-    was_training = model.training
-    model.eval()
-    try:
+    with eval_mode(model):
         x = model.tokens(images)
         sims = [F.cosine_similarity(x[:, 0], x[:, 1], dim=-1).mean().item()]
         for block in model.blocks:
             x = block(x)
             sims.append(F.cosine_similarity(x[:, 0], x[:, 1], dim=-1).mean().item())
-    finally:
-        model.train(was_training)
     return sims

@@ -1,22 +1,43 @@
-"""Course models, each built from small modules; create any of them by name."""
+"""Course models, each built from small modules; create any of them by name.
+
+Importing this package registers every model: adding a family means one model file and one
+import line here.
+"""
 
 from course_lib.models.alternet import AlterNetCifar
 from course_lib.models.cait import CaiT
-from course_lib.models.cnn import ConvPatchEmbed, ResNetCifar
+from course_lib.models.cnn import ResNetCifar
 from course_lib.models.convit import ConViT
 from course_lib.models.deit import DistilledVisionTransformer
-from course_lib.models.registry import create_model, list_models, register_model
+from course_lib.models.registry import (
+    CIFAR,
+    CIFAR_SIZES,
+    ModelEntry,
+    create_model,
+    create_timm_twin,
+    find_model,
+    list_models,
+    model_entry,
+    register_model,
+)
+from course_lib.models.stems import ConvPatchEmbed
 from course_lib.models.vit import VisionTransformer
 
 __all__ = [
+    "CIFAR",
+    "CIFAR_SIZES",
     "AlterNetCifar",
     "CaiT",
     "ConViT",
-    "DistilledVisionTransformer",
     "ConvPatchEmbed",
+    "DistilledVisionTransformer",
+    "ModelEntry",
     "ResNetCifar",
     "VisionTransformer",
     "create_model",
+    "create_timm_twin",
+    "find_model",
     "list_models",
+    "model_entry",
     "register_model",
 ]

@@ -19,8 +19,8 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from course_lib.models.cnn import ResNetCifar, check_image_batch, parameter_dtype
-from course_lib.models.layers import Block
+from course_lib.models.cnn import ResNetCifar
+from course_lib.models.layers import Block, check_image_batch, parameter_dtype
 from course_lib.models.registry import register_model
 
 
@@ -95,14 +95,14 @@ class AlterNetCifar(nn.Module):
         return self.forward_head(self.forward_features(x))
 
 
-@register_model("alternet_cifar_nano")
+@register_model(family="alternet", size="nano")
 def alternet_cifar_nano(**overrides) -> AlterNetCifar:
     """``resnet_cifar_tiny``'s stages (widths 16/32/64, one block each), then one MSA block of
     width 64 with 2 heads on the 8x8 map (about 0.13M parameters): the cpu hybrid."""
     return AlterNetCifar(**{"widths": (16, 32, 64), "depths": (1, 1, 1), **overrides})
 
 
-@register_model("alternet_cifar_tiny")
+@register_model(family="alternet", size="tiny")
 def alternet_cifar_tiny(**overrides) -> AlterNetCifar:
     """``resnet_cifar``'s widths (64/128/256) with two, two and one convolutional blocks, then
     one MSA block of width 256 with 4 heads (about 2.4M parameters): the gpu hybrid."""

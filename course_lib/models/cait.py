@@ -21,16 +21,17 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from course_lib.models.cnn import check_image_batch, parameter_dtype
 from course_lib.models.layers import (
     Attention,
     DropPath,
     Mlp,
     PatchEmbed,
+    check_image_batch,
     explicit_attention,
     merge_heads,
+    parameter_dtype,
 )
-from course_lib.models.registry import register_model
+from course_lib.models.registry import CIFAR, register_model
 from course_lib.models.state_dict import check_state_dict
 
 
@@ -390,34 +391,38 @@ def _cait(defaults: dict[str, Any], overrides: dict[str, Any]) -> CaiT:
     return CaiT(**{**defaults, **overrides})
 
 
-CIFAR = dict(img_size=32, patch_size=4, num_classes=10)
+# The configurations; timm's Cait takes the same arguments, so each is also its twin's.
+NANO = dict(CIFAR, embed_dim=64, depth=4, num_heads=2, init_values=0.1)
+MINI = dict(CIFAR, embed_dim=128, depth=6, num_heads=4, init_values=0.1)
+TINY = dict(CIFAR, embed_dim=192, depth=12, num_heads=4, init_values=0.1)
+TWIN = "cait_xxs24_224"  # timm's Cait class with the arguments above
 
 
-@register_model("cait_cifar_nano")
+@register_model(family="cait", size="nano", timm=TWIN, timm_args=NANO)
 def cait_cifar_nano(**overrides) -> CaiT:
     """Width 64, 4 self-attention + 2 class-attention blocks, 2 heads, patch 4 on 32x32."""
-    return _cait(dict(CIFAR, embed_dim=64, depth=4, num_heads=2, init_values=0.1), overrides)
+    return _cait(NANO, overrides)
 
 
-@register_model("cait_cifar_mini")
+@register_model(family="cait", size="mini", timm=TWIN, timm_args=MINI)
 def cait_cifar_mini(**overrides) -> CaiT:
     """Width 128, 6 self-attention + 2 class-attention blocks, 4 heads, patch 4 on 32x32."""
-    return _cait(dict(CIFAR, embed_dim=128, depth=6, num_heads=4, init_values=0.1), overrides)
+    return _cait(MINI, overrides)
 
 
-@register_model("cait_cifar_tiny")
+@register_model(family="cait", size="tiny", timm=TWIN, timm_args=TINY)
 def cait_cifar_tiny(**overrides) -> CaiT:
     """Width 192, 12 self-attention + 2 class-attention blocks, 4 heads, patch 4 on 32x32."""
-    return _cait(dict(CIFAR, embed_dim=192, depth=12, num_heads=4, init_values=0.1), overrides)
+    return _cait(TINY, overrides)
 
 
-@register_model("cait_xxs24_224")
+@register_model(family="cait", size="xxs", timm="cait_xxs24_224")
 def cait_xxs24_224(**overrides) -> CaiT:
     """CaiT-XXS-24: width 192, 24 + 2 blocks, 4 heads, 224x224 images (12M parameters)."""
     return _cait(dict(embed_dim=192, depth=24, num_heads=4, init_values=1e-5), overrides)
 
 
-@register_model("cait_s24_224")
+@register_model(family="cait", size="small", timm="cait_s24_224")
 def cait_s24_224(**overrides) -> CaiT:
     """CaiT-S-24: width 384, 24 + 2 blocks, 8 heads, 224x224 images (47M parameters)."""
     return _cait(dict(embed_dim=384, depth=24, num_heads=8, init_values=1e-5), overrides)

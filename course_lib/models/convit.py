@@ -28,9 +28,16 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from course_lib.models.cnn import check_image_batch, parameter_dtype
-from course_lib.models.layers import Attention, DropPath, Mlp, PatchEmbed, merge_heads
-from course_lib.models.registry import register_model
+from course_lib.models.layers import (
+    Attention,
+    DropPath,
+    Mlp,
+    PatchEmbed,
+    check_image_batch,
+    merge_heads,
+    parameter_dtype,
+)
+from course_lib.models.registry import CIFAR, register_model
 from course_lib.models.state_dict import check_state_dict
 
 
@@ -393,35 +400,43 @@ def _convit(defaults: dict[str, Any], overrides: dict[str, Any]) -> ConViT:
     return ConViT(**{**defaults, **overrides})
 
 
-CIFAR = dict(img_size=32, patch_size=4, num_classes=10)
+NANO = dict(CIFAR, embed_dim=64, depth=4, num_heads=4, local_up_to_layer=3)
+MINI = dict(CIFAR, embed_dim=128, depth=6, num_heads=4, local_up_to_layer=4)
+TINY = dict(CIFAR, embed_dim=192, depth=9, num_heads=4, local_up_to_layer=7)
+TWIN = "convit_tiny"  # timm's ConVit class
 
 
-@register_model("convit_cifar_nano")
+def _twin(config: dict[str, Any]) -> dict[str, Any]:
+    """timm's arguments for ``config``: its ``embed_dim`` is the width of one head."""
+    return {**config, "embed_dim": config["embed_dim"] // config["num_heads"]}
+
+
+@register_model(family="convit", size="nano", timm=TWIN, timm_args=_twin(NANO))
 def convit_cifar_nano(**overrides) -> ConViT:
     """Width 64 (4 heads of 16), 3 GPSA + 1 self-attention blocks, patch 4 on 32x32."""
-    return _convit(dict(CIFAR, embed_dim=64, depth=4, num_heads=4, local_up_to_layer=3), overrides)
+    return _convit(NANO, overrides)
 
 
-@register_model("convit_cifar_mini")
+@register_model(family="convit", size="mini", timm=TWIN, timm_args=_twin(MINI))
 def convit_cifar_mini(**overrides) -> ConViT:
     """Width 128 (4 heads of 32), 4 GPSA + 2 self-attention blocks, patch 4 on 32x32."""
-    return _convit(dict(CIFAR, embed_dim=128, depth=6, num_heads=4, local_up_to_layer=4), overrides)
+    return _convit(MINI, overrides)
 
 
-@register_model("convit_cifar_tiny")
+@register_model(family="convit", size="tiny", timm=TWIN, timm_args=_twin(TINY))
 def convit_cifar_tiny(**overrides) -> ConViT:
     """Width 192 (4 heads of 48), 7 GPSA + 2 self-attention blocks, patch 4 on 32x32: the same
     width and depth as ``vit_cifar_tiny``."""
-    return _convit(dict(CIFAR, embed_dim=192, depth=9, num_heads=4, local_up_to_layer=7), overrides)
+    return _convit(TINY, overrides)
 
 
-@register_model("convit_tiny")
+@register_model(family="convit", size="tiny", timm="convit_tiny")
 def convit_tiny(**overrides) -> ConViT:
     """ConViT-Ti: 4 heads of 48 (width 192), 10 GPSA + 2 self-attention blocks, 224x224."""
     return _convit(dict(embed_dim=192, depth=12, num_heads=4, local_up_to_layer=10), overrides)
 
 
-@register_model("convit_small")
+@register_model(family="convit", size="small", timm="convit_small")
 def convit_small(**overrides) -> ConViT:
     """ConViT-S: 9 heads of 48 (width 432), 10 GPSA + 2 self-attention blocks, 224x224."""
     return _convit(dict(embed_dim=432, depth=12, num_heads=9, local_up_to_layer=10), overrides)

@@ -17,7 +17,7 @@ import torch
 from torch import nn
 
 from course_lib.models.registry import register_model
-from course_lib.models.vit import CIFAR, VisionTransformer
+from course_lib.models.vit import MINI, NANO, TINY, VisionTransformer
 
 
 class DistilledVisionTransformer(VisionTransformer):
@@ -80,35 +80,38 @@ class DistilledVisionTransformer(VisionTransformer):
         return (cls + dist) / 2
 
 
+TWIN = "deit_tiny_distilled_patch16_224"  # timm's distilled ViT class
+
+
 def _deit(defaults: dict[str, Any], overrides: dict[str, Any]) -> DistilledVisionTransformer:
     return DistilledVisionTransformer(**{**defaults, **overrides})
 
 
-@register_model("deit_cifar_nano_distilled")
+@register_model(family="deit", size="nano", timm=TWIN, timm_args=NANO)
 def deit_cifar_nano_distilled(**overrides) -> DistilledVisionTransformer:
     """``vit_cifar_nano`` with a distillation token: width 64, depth 4, 2 heads, patch 4."""
-    return _deit(dict(CIFAR, embed_dim=64, depth=4, num_heads=2), overrides)
+    return _deit(NANO, overrides)
 
 
-@register_model("deit_cifar_mini_distilled")
+@register_model(family="deit", size="mini", timm=TWIN, timm_args=MINI)
 def deit_cifar_mini_distilled(**overrides) -> DistilledVisionTransformer:
     """``vit_cifar_mini`` with a distillation token: width 128, depth 6, 4 heads, patch 4."""
-    return _deit(dict(CIFAR, embed_dim=128, depth=6, num_heads=4), overrides)
+    return _deit(MINI, overrides)
 
 
-@register_model("deit_cifar_tiny_distilled")
+@register_model(family="deit", size="tiny", timm=TWIN, timm_args=TINY)
 def deit_cifar_tiny_distilled(**overrides) -> DistilledVisionTransformer:
     """``vit_cifar_tiny`` with a distillation token: width 192, depth 9, 3 heads, patch 4."""
-    return _deit(dict(CIFAR, embed_dim=192, depth=9, num_heads=3), overrides)
+    return _deit(TINY, overrides)
 
 
-@register_model("deit_tiny_distilled_patch16_224")
+@register_model(family="deit", size="tiny", timm="deit_tiny_distilled_patch16_224")
 def deit_tiny_distilled_patch16_224(**overrides) -> DistilledVisionTransformer:
     """DeiT-Ti distilled: width 192, depth 12, 3 heads, 224x224 images."""
     return _deit(dict(embed_dim=192, depth=12, num_heads=3), overrides)
 
 
-@register_model("deit_small_distilled_patch16_224")
+@register_model(family="deit", size="small", timm="deit_small_distilled_patch16_224")
 def deit_small_distilled_patch16_224(**overrides) -> DistilledVisionTransformer:
     """DeiT-S distilled: width 384, depth 12, 6 heads, 224x224 images."""
     return _deit(dict(embed_dim=384, depth=12, num_heads=6), overrides)

@@ -42,6 +42,55 @@ def merge_heads(x: torch.Tensor) -> torch.Tensor:
     return x.transpose(1, 2).reshape(b, n, h * d)
 
 
+def check_image_batch(
+    x: torch.Tensor,
+    in_chans: int,
+    img_size: int | None = None,
+    resize_hint: str = "",
+    dtype: torch.dtype | None = None,
+) -> None:
+    """Raise a clear error unless ``x`` is a float batch ``(B, in_chans, H, W)`` (and, when
+    ``img_size`` is given, ``H == W == img_size``; when ``dtype`` is given, the model's weights'
+    dtype, unless autocast is on). ``resize_hint`` is added to the size error."""
+    if x.ndim != 4:
+        raise ValueError(
+            f"Expected a batch of images (B, C, H, W), got shape {tuple(x.shape)}. "
+            "For a single image use x.unsqueeze(0)."
+        )
+    if x.shape[1] != in_chans:
+        raise ValueError(
+            f"Expected {in_chans} channels in dimension 1, got shape {tuple(x.shape)}. "
+            "Convert grayscale with x.expand(-1, 3, -1, -1), or channels-last data with "
+            "x.permute(0, 3, 1, 2)."
+        )
+    if img_size is not None and tuple(x.shape[-2:]) != (img_size, img_size):
+        raise ValueError(
+            f"Expected {img_size}x{img_size} images, got {x.shape[-2]}x{x.shape[-1]}. Resize with "
+            f"torch.nn.functional.interpolate(x, size={img_size}) or build the model for your size"
+            f"{resize_hint}."
+        )
+    if not x.is_floating_point():
+        raise ValueError(
+            f"Expected float inputs, got {x.dtype}: normalise uint8 images first "
+            "(course_lib.data.normalize)."
+        )
+    if dtype is not None and x.dtype != dtype and not _autocast_on(x):
+        raise ValueError(
+            f"The inputs are {x.dtype} but the model's weights are {dtype}: convert the inputs "
+            f"with x.to({dtype}) (or the model with model.to({x.dtype}) to compute in that "
+            "precision; for mixed precision use torch.autocast)."
+        )
+
+
+def _autocast_on(x: torch.Tensor) -> bool:
+    return torch.is_autocast_enabled(x.device.type)
+
+
+def parameter_dtype(module: nn.Module) -> torch.dtype:
+    """The dtype of ``module``'s first parameter (float32 for a module without any)."""
+    return next((p.dtype for p in module.parameters()), torch.float32)
+
+
 def check_sizes(owner: str, minimum: int = 1, **sizes: int) -> None:
     """Raise a ValueError naming ``owner`` and the argument unless every one of ``sizes`` is an
     integer of at least ``minimum`` (``check_sizes("ViT", depth=-1, minimum=0)``)."""

@@ -17,10 +17,16 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from course_lib.models.cnn import ConvPatchEmbed, check_image_batch, parameter_dtype
-from course_lib.models.layers import Block, PatchEmbed, check_sizes
-from course_lib.models.registry import register_model
+from course_lib.models.layers import (
+    Block,
+    PatchEmbed,
+    check_image_batch,
+    check_sizes,
+    parameter_dtype,
+)
+from course_lib.models.registry import CIFAR, register_model
 from course_lib.models.state_dict import check_state_dict
+from course_lib.models.stems import ConvPatchEmbed
 
 
 def sincos_pos_embed_2d(grid_size: int, dim: int, temperature: float = 10000.0) -> torch.Tensor:
@@ -256,40 +262,44 @@ def _vit(defaults: dict[str, Any], overrides: dict[str, Any]) -> VisionTransform
     return VisionTransformer(**{**defaults, **overrides})
 
 
-CIFAR = dict(img_size=32, patch_size=4, num_classes=10)
+# The configurations; timm's VisionTransformer takes the same arguments, so each is also its twin's.
+NANO = dict(CIFAR, embed_dim=64, depth=4, num_heads=2)
+MINI = dict(CIFAR, embed_dim=128, depth=6, num_heads=4)
+TINY = dict(CIFAR, embed_dim=192, depth=9, num_heads=3)
+TWIN = "vit_tiny_patch16_224"  # timm's ViT class with the arguments above
 
 
-@register_model("vit_cifar_nano")
+@register_model(family="vit", size="nano", timm=TWIN, timm_args=NANO)
 def vit_cifar_nano(**overrides) -> VisionTransformer:
     """Width 64, depth 4, 2 heads, patch 4 on 32x32 (about 0.2M parameters): smoke, CPU sweeps."""
-    return _vit(dict(CIFAR, embed_dim=64, depth=4, num_heads=2), overrides)
+    return _vit(NANO, overrides)
 
 
-@register_model("vit_cifar_mini")
+@register_model(family="vit", size="mini", timm=TWIN, timm_args=MINI)
 def vit_cifar_mini(**overrides) -> VisionTransformer:
     """Width 128, depth 6, 4 heads, patch 4 on 32x32 (about 1.2M parameters): the CPU ViT."""
-    return _vit(dict(CIFAR, embed_dim=128, depth=6, num_heads=4), overrides)
+    return _vit(MINI, overrides)
 
 
-@register_model("vit_cifar_tiny")
+@register_model(family="vit", size="tiny", timm=TWIN, timm_args=TINY)
 def vit_cifar_tiny(**overrides) -> VisionTransformer:
     """Width 192, depth 9, 3 heads, patch 4 on 32x32 (about 4M parameters): the GPU ViT."""
-    return _vit(dict(CIFAR, embed_dim=192, depth=9, num_heads=3), overrides)
+    return _vit(TINY, overrides)
 
 
-@register_model("vit_tiny_patch16_224")
+@register_model(family="vit", size="tiny", timm="vit_tiny_patch16_224")
 def vit_tiny_patch16_224(**overrides) -> VisionTransformer:
     """ViT-Ti/16 (DeiT-Ti): width 192, depth 12, 3 heads, 224x224 images (5.7M parameters)."""
     return _vit(dict(embed_dim=192, depth=12, num_heads=3), overrides)
 
 
-@register_model("vit_small_patch16_224")
+@register_model(family="vit", size="small", timm="vit_small_patch16_224")
 def vit_small_patch16_224(**overrides) -> VisionTransformer:
     """ViT-S/16: width 384, depth 12, 6 heads, 224x224 images (22M parameters)."""
     return _vit(dict(embed_dim=384, depth=12, num_heads=6), overrides)
 
 
-@register_model("vit_base_patch16_224")
+@register_model(family="vit", size="base", timm="vit_base_patch16_224")
 def vit_base_patch16_224(**overrides) -> VisionTransformer:
     """ViT-B/16: width 768, depth 12, 12 heads, 224x224 images (86M parameters)."""
     return _vit(dict(embed_dim=768, depth=12, num_heads=12), overrides)

@@ -22,6 +22,7 @@ from torch import nn
 from tqdm import tqdm
 
 from course_lib.device import autocast_dtype, get_device, seed_everything, should_compile
+from course_lib.measure import eval_mode
 from course_lib.train.checkpoint import (
     CheckpointError,
     load_checkpoint,
@@ -85,17 +86,13 @@ def predict(
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """Logits ``(N, K)`` (float32, CPU) and labels ``(N,)`` over ``loader`` in eval mode."""
     device = torch.device(device) if device is not None else next(model.parameters()).device
-    was_training = model.training
-    model.eval()
     logits, labels = [], []
-    try:
+    with eval_mode(model):
         for x, y in loader:
             with _autocast(device, amp):
                 out = merge_logits(model(x.to(device, non_blocking=True)))
             logits.append(out.float().cpu())
             labels.append(y.cpu())
-    finally:
-        model.train(was_training)
     return torch.cat(logits), torch.cat(labels)
 
 
@@ -108,12 +105,10 @@ def evaluate(
 ) -> dict[str, float]:
     """Mean cross-entropy ``loss`` and top-1 ``acc`` (in [0, 1]) of ``model`` over ``loader``."""
     device = torch.device(device) if device is not None else next(model.parameters()).device
-    was_training = model.training
-    model.eval()
     loss_sum = torch.zeros((), device=device, dtype=torch.float64)
     correct = torch.zeros((), device=device, dtype=torch.int64)
     seen = 0
-    try:
+    with eval_mode(model):
         for x, y in loader:
             x, y = x.to(device, non_blocking=True), y.to(device, non_blocking=True)
             with _autocast(device, amp):
@@ -121,8 +116,6 @@ def evaluate(
             loss_sum += F.cross_entropy(logits, y, reduction="sum").double()
             correct += (logits.argmax(dim=-1) == y).sum()
             seen += y.shape[0]
-    finally:
-        model.train(was_training)
     if seen == 0:
         raise ValueError("evaluate() got an empty loader.")
     return {"loss": loss_sum.item() / seen, "acc": correct.item() / seen}
