@@ -1,4 +1,4 @@
-# ViT from Scratch: make setup | course | test | lint | bench | reference
+# ViT from Scratch: make setup | course | test | test-fast | lint | bench | reference
 # Everything runs inside .venv (created on first use). Variables: PYTHON (the interpreter that
 # creates the venv), PROFILE (auto|smoke|cpu|gpu) and DATASET (auto|cifar10|shapes) for `course`,
 # REFERENCE (which reference models; default all) and BACKGROUND=1 (train detached) for `reference`.
@@ -12,7 +12,7 @@ REFERENCE ?=
 BACKGROUND ?=
 STAMP := $(VENV)/.installed
 
-.PHONY: setup course test lint bench reference clean
+.PHONY: setup course test test-fast lint bench reference clean
 
 setup: $(STAMP)
 
@@ -28,6 +28,10 @@ course: setup
 
 test: setup
 	$(PY) -m pytest
+
+# Everything but the notebook runs and the ImageNet-size models (the tests marked slow).
+test-fast: setup
+	$(PY) -m pytest -m "not slow"
 
 lint: setup
 	$(PY) -m ruff check course_lib tests notebooks

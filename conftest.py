@@ -1,5 +1,6 @@
-"""Test-wide settings. Notebooks collected by nbval (``--nbval-lax``) run in a kernel that inherits
-this process's environment, so the smoke profile is set here for them."""
+"""Test-wide settings. The notebooks run in kernels that inherit this process's environment (in
+tests/test_notebooks.py through papermill, and under `pytest --nbval-lax notebooks/` when run by
+hand), so the smoke profile is set here for them."""
 
 import os
 

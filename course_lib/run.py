@@ -109,6 +109,58 @@ def execute(
     return json.loads(metrics_file.read_text())
 
 
+CHECK_MARK = "NBVAL_CHECK_OUTPUT"
+
+
+def _output_text(cell: dict) -> dict[str, str]:
+    """A code cell's outputs as text, by kind: each stream's text, the ``text/plain`` of results
+    and displays, and errors by name (images and HTML are not compared: they vary by library)."""
+    text: dict[str, str] = {}
+    for output in cell.get("outputs", []):
+        kind = output["output_type"]
+        if kind == "stream":
+            key, value = f"stream {output['name']}", output["text"]
+        elif kind in ("execute_result", "display_data"):
+            key, value = kind, output.get("data", {}).get("text/plain", "")
+        else:
+            key, value = kind, f"{output.get('ename')}: {output.get('evalue')}"
+        value = "".join(value) if isinstance(value, list) else value
+        text[key] = text.get(key, "") + value
+    return text
+
+
+def checked_output_differences(committed: Path, executed: Path) -> list[str]:
+    """Compare the cells of ``committed`` marked ``# NBVAL_CHECK_OUTPUT`` with the same cells
+    (same source) of ``executed``: one line per difference, empty when all agree. This is the
+    check ``pytest --nbval-lax`` makes, done on a notebook that has already run."""
+    import difflib
+
+    import nbformat
+
+    ran = [c for c in nbformat.read(executed, as_version=4).cells if c.cell_type == "code"]
+    differences = []
+    for index, cell in enumerate(nbformat.read(committed, as_version=4).cells):
+        if cell.cell_type != "code" or CHECK_MARK not in cell.source:
+            continue
+        twin = next((c for c in ran if c.source == cell.source), None)
+        if twin is None:
+            differences.append(f"cell {index}: not found in the executed notebook")
+            continue
+        want, got = _output_text(cell), _output_text(twin)
+        for key in sorted(set(want) | set(got)):
+            if want.get(key, "") != got.get(key, ""):
+                diff = difflib.unified_diff(
+                    want.get(key, "").splitlines(),
+                    got.get(key, "").splitlines(),
+                    "committed",
+                    "executed",
+                    lineterm="",
+                    n=1,
+                )
+                differences.append(f"cell {index} ({key}):\n" + "\n".join(list(diff)[:20]))
+    return differences
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         prog="python -m course_lib.run", description=__doc__.split("\n\n")[0]

@@ -11,13 +11,17 @@ from course_lib.device import (
 )
 
 
-def test_get_device_prefers_cuda_then_cpu():
-    expected = "cuda" if torch.cuda.is_available() else None
-    device = get_device()
-    if expected:
-        assert device.type == expected
-    else:
-        assert device.type in ("mps", "cpu")
+def test_get_device_prefers_cuda_then_mps_then_cpu(monkeypatch):
+    """The choice is tested on any machine by faking what is available."""
+    import course_lib.device as device_module
+
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    monkeypatch.setattr(device_module, "_mps_available", lambda: True)
+    assert get_device() == torch.device("cuda")
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    assert get_device() == torch.device("mps")
+    monkeypatch.setattr(device_module, "_mps_available", lambda: False)
+    assert get_device() == torch.device("cpu")
 
 
 def test_course_device_overrides(monkeypatch):

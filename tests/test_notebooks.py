@@ -1,5 +1,6 @@
-"""Every notebook runs end to end with the smoke profile and records sane metrics; the runner
-reports failures by notebook and cell."""
+"""Every notebook runs end to end, once, with the smoke profile: it records sane metrics and the
+cells marked NBVAL_CHECK_OUTPUT print what the committed notebook shows; the runner reports
+failures by notebook and cell."""
 
 import json
 from pathlib import Path
@@ -13,9 +14,12 @@ REPO = Path(__file__).resolve().parents[1]
 NOTEBOOKS = sorted((REPO / "notebooks").glob("[0-9][0-9]_*.ipynb"))
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("notebook", NOTEBOOKS, ids=[p.stem for p in NOTEBOOKS])
 def test_notebook_smoke_run(notebook, tmp_path):
     result = run.execute(notebook, tmp_path, profile="smoke", html=True)  # its own dataset
+    differences = run.checked_output_differences(notebook, tmp_path / f"{notebook.stem}.ipynb")
+    assert not differences, "\n".join(differences)
     assert result["notebook"] == notebook.stem
     assert result["profile"] == "smoke"
     assert (tmp_path / f"{notebook.stem}.html").stat().st_size > 10_000
@@ -49,6 +53,27 @@ def _write_notebook(path: Path, body: str) -> None:
         "language": "python",
     }
     nbformat.write(nb, path)
+
+
+def test_checked_outputs_are_compared_and_differences_named(tmp_path):
+    committed = tmp_path / "committed.ipynb"
+    nb = nbformat.v4.new_notebook()
+    checked = nbformat.v4.new_code_cell("# NBVAL_CHECK_OUTPUT\nprint(1 + 1)")
+    checked.outputs = [nbformat.v4.new_output("stream", name="stdout", text="2\n")]
+    free = nbformat.v4.new_code_cell("print(len('profile'))")
+    free.outputs = [nbformat.v4.new_output("stream", name="stdout", text="anything\n")]
+    nb.cells = [checked, free]
+    nbformat.write(nb, committed)
+    executed = tmp_path / "executed.ipynb"
+    nb.cells = [nbformat.v4.new_code_cell("injected = 1"), *nb.cells]  # papermill adds a cell
+    free.outputs = [nbformat.v4.new_output("stream", name="stdout", text="7\n")]
+    nbformat.write(nb, executed)
+    assert run.checked_output_differences(committed, executed) == []  # only checked cells count
+    checked.outputs = [nbformat.v4.new_output("stream", name="stdout", text="3\n")]
+    nbformat.write(nb, executed)
+    (difference,) = run.checked_output_differences(committed, executed)
+    assert difference.startswith("cell 0 (stream stdout)") and "-2" in difference
+    assert "+3" in difference
 
 
 def test_runner_names_the_failing_notebook_and_cell(tmp_path, capsys):
