@@ -169,6 +169,17 @@ def start_notebook(
     return NotebookRun(name, resolved, device, data, out, seed)
 
 
+def matches(actual: Any, expected: Any, **tolerances: Any) -> bool:
+    """Whether ``torch.testing.assert_close(actual, expected, **tolerances)`` passes, as a bool
+    a notebook can record in its checks (and print) instead of stopping at the first
+    difference; ``False`` also for mismatched shapes or dtypes."""
+    try:
+        torch.testing.assert_close(actual, expected, **tolerances)
+    except AssertionError:
+        return False
+    return True
+
+
 def resolve_seed(seed: int) -> int:
     """The notebook's base seed: ``COURSE_SEED`` when set, else ``seed``."""
     env = os.environ.get("COURSE_SEED")

@@ -10,14 +10,14 @@ a model that relies on high frequencies suffers most from high-frequency noise.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 
 import torch
 from torch import nn
 
 from course_lib.measure import eval_mode
 from course_lib.models.stems import BasicBlock
-from course_lib.train.engine import merge_logits
+from course_lib.train.engine import predict_classes
 
 
 def _is_transformer(model: nn.Module) -> bool:
@@ -215,22 +215,8 @@ def accuracy_under_band_noise(
         for band in bands:
             generator = torch.Generator().manual_seed(seed)
             noise = band_noise(images.shape, band, norm, generator)
-            predictions = _predict(model, images.cpu() + noise, batch_size, device)
+            predictions = predict_classes(model, images.cpu() + noise, batch_size, device)
             results[(float(band[0]), float(band[1]))] = (
                 (predictions == labels.cpu()).float().mean().item()
             )
     return results
-
-
-def _predict(
-    model: Callable[[torch.Tensor], torch.Tensor],
-    images: torch.Tensor,
-    batch_size: int,
-    device: torch.device,
-) -> torch.Tensor:
-    """Predicted classes ``(N,)`` on the CPU, ``batch_size`` images at a time."""
-    chunks = [
-        merge_logits(model(chunk.to(device))).argmax(dim=-1).cpu()
-        for chunk in images.split(batch_size)
-    ]
-    return torch.cat(chunks)

@@ -14,6 +14,7 @@ from course_lib.train.engine import (
     fit,
     merge_logits,
     predict,
+    predict_classes,
 )
 from course_lib.train.losses import (
     ClassificationLoss,
@@ -46,6 +47,7 @@ __all__ = [
     "merge_logits",
     "param_groups",
     "predict",
+    "predict_classes",
     "repeat_to_batches",
     "save_checkpoint",
     "seeded",
