@@ -227,15 +227,22 @@ def fit(
     if progress is None:
         progress = os.environ.get("COURSE_PROGRESS", "1") != "0"
 
+    def loss_of(x: torch.Tensor, y: torch.Tensor) -> tuple[Any, torch.Tensor]:
+        """Forward pass and loss (a teacher, when given, sees the same batch)."""
+        outputs = forward(x)
+        if teacher is None:
+            return outputs, criterion(outputs, y)
+        with torch.no_grad():
+            teacher_outputs = teacher(x)
+        return outputs, criterion(outputs, y, teacher_outputs=teacher_outputs)
+
     for epoch in range(start_epoch, epochs):
         if hasattr(train_loader, "set_epoch"):
             train_loader.set_epoch(epoch)
         model.train()
         start = time.perf_counter()
-        loss_sum = torch.zeros((), device=device, dtype=torch.float64)
-        correct = torch.zeros((), device=device, dtype=torch.int64)
-        first_bad = torch.full((), -1, device=device, dtype=torch.int64)
-        seen = 0
+        meter = _EpochMeter(device)
+        guard = _FiniteLossGuard(device, nan_every, epoch, steps_per_epoch, ckpt_path)
         bar = tqdm(
             total=steps_per_epoch,
             desc=f"epoch {epoch + 1}/{epochs}",
@@ -246,31 +253,20 @@ def fit(
         try:
             for step, (x, y) in enumerate(train_loader):
                 x, y = x.to(device, non_blocking=True), y.to(device, non_blocking=True)
+                # The training step: forward, loss, backward, clip, update, schedule.
                 with _autocast(device, amp):
-                    outputs = forward(x)
-                    if teacher is not None:
-                        with torch.no_grad():
-                            teacher_out = teacher(x)
-                        loss = criterion(outputs, y, teacher_outputs=teacher_out)
-                    else:
-                        loss = criterion(outputs, y)
-                bad = ~torch.isfinite(loss.detach())
-                first_bad = torch.where(bad & (first_bad < 0), step, first_bad)
-                if (step + 1) % nan_every == 0 or step + 1 == steps_per_epoch:
-                    _raise_if_bad(first_bad, epoch, steps_per_epoch, ckpt_path)
+                    outputs, loss = loss_of(x, y)
+                guard.check(loss, step)  # raises before a NaN/inf loss reaches the weights
                 optimizer.zero_grad(set_to_none=True)
                 loss.backward()
                 if grad_clip is not None:
                     nn.utils.clip_grad_norm_(model.parameters(), grad_clip)
                 optimizer.step()
                 scheduler.step()
+                # Bookkeeping, outside the step.
                 if ema is not None:
                     ema.update(model, step=epoch * steps_per_epoch + step)
-                batch = y.shape[0]
-                loss_sum += loss.detach().double() * batch
-                hard = y.argmax(dim=-1) if y.ndim == 2 else y
-                correct += (merge_logits(outputs).detach().argmax(dim=-1) == hard).sum()
-                seen += batch
+                meter.update(loss, outputs, y)
                 bar.update(1)
                 if progress and step % 20 == 0:
                     bar.set_postfix(loss=f"{loss.item():.3f}", refresh=False)
@@ -292,11 +288,11 @@ def fit(
         train_time = time.perf_counter() - start
         record: dict[str, float] = {
             "epoch": epoch + 1,
-            "train_loss": loss_sum.item() / seen,
-            "train_acc": correct.item() / seen,
+            "train_loss": meter.loss_sum.item() / meter.seen,
+            "train_acc": meter.correct.item() / meter.seen,
             "lr": optimizer.param_groups[0]["lr"],
             "epoch_time": train_time,
-            "images_per_s": seen / train_time,
+            "images_per_s": meter.seen / train_time,
         }
         if test_loader is not None:
             result = evaluate(forward, test_loader, device, amp)
@@ -316,26 +312,60 @@ def fit(
     return history
 
 
-def _raise_if_bad(
-    first_bad: torch.Tensor,
-    epoch: int,
-    steps_per_epoch: int,
-    ckpt_path: Path | None,
-) -> None:
-    step = int(first_bad.item())
-    if step < 0:
-        return
-    saved = (
-        f" The checkpoint of epoch {epoch} in {ckpt_path} is intact."
-        if ckpt_path is not None and ckpt_path.exists()
-        else ""
-    )
-    raise NonFiniteLossError(
-        f"The training loss became NaN or infinite at epoch {epoch + 1}, step {step + 1} of "
-        f"{steps_per_epoch} (global step {epoch * steps_per_epoch + step + 1}). Training stopped."
-        f"{saved} Try a lower learning rate, gradient clipping (grad_clip=1.0), or check the "
-        "inputs for NaN/inf values."
-    )
+class _EpochMeter:
+    """Running training loss and accuracy of an epoch, kept on the device (no sync per step)."""
+
+    def __init__(self, device: torch.device) -> None:
+        self.loss_sum = torch.zeros((), device=device, dtype=torch.float64)
+        self.correct = torch.zeros((), device=device, dtype=torch.int64)
+        self.seen = 0
+
+    def update(self, loss: torch.Tensor, outputs: Any, y: torch.Tensor) -> None:
+        batch = y.shape[0]
+        self.loss_sum += loss.detach().double() * batch
+        hard = y.argmax(dim=-1) if y.ndim == 2 else y  # soft (mixed) targets: their top class
+        self.correct += (merge_logits(outputs).detach().argmax(dim=-1) == hard).sum()
+        self.seen += batch
+
+
+class _FiniteLossGuard:
+    """Stops training at a NaN/inf loss, naming the first bad step. The loss is read back to the
+    host only every ``every`` steps (and at the epoch's last step): a GPU keeps running between."""
+
+    def __init__(
+        self,
+        device: torch.device,
+        every: int,
+        epoch: int,
+        steps_per_epoch: int,
+        ckpt_path: Path | None,
+    ) -> None:
+        self.first_bad = torch.full((), -1, device=device, dtype=torch.int64)
+        self.every, self.epoch, self.steps = every, epoch, steps_per_epoch
+        self.ckpt_path = ckpt_path
+
+    def check(self, loss: torch.Tensor, step: int) -> None:
+        bad = ~torch.isfinite(loss.detach())
+        self.first_bad = torch.where(bad & (self.first_bad < 0), step, self.first_bad)
+        if (step + 1) % self.every == 0 or step + 1 == self.steps:
+            self._raise_if_bad()
+
+    def _raise_if_bad(self) -> None:
+        step = int(self.first_bad.item())
+        if step < 0:
+            return
+        epoch, path = self.epoch, self.ckpt_path
+        saved = (
+            f" The checkpoint of epoch {epoch} in {path} is intact."
+            if path is not None and path.exists()
+            else ""
+        )
+        raise NonFiniteLossError(
+            f"The training loss became NaN or infinite at epoch {epoch + 1}, step {step + 1} of "
+            f"{self.steps} (global step {epoch * self.steps + step + 1}). Training stopped."
+            f"{saved} Try a lower learning rate, gradient clipping (grad_clip=1.0), or check the "
+            "inputs for NaN/inf values."
+        )
 
 
 def _make_ema(model: nn.Module, decay: float | None) -> Any:
