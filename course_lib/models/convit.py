@@ -21,7 +21,6 @@ the width per head).
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
 from typing import Any
 
 import torch
@@ -38,7 +37,7 @@ from course_lib.models.layers import (
     parameter_dtype,
 )
 from course_lib.models.registry import CIFAR, register_model
-from course_lib.models.state_dict import check_state_dict
+from course_lib.models.state_dict import CourseModel
 
 
 def relative_indices(rows: int, cols: int) -> torch.Tensor:
@@ -231,7 +230,7 @@ class ConViTBlock(nn.Module):
         return x
 
 
-class ConViT(nn.Module):
+class ConViT(CourseModel):
     """ConViT classifier. ``forward``: images ``(B, C, img_size, img_size)`` -> logits ``(B, K)``.
 
     - ``embed_dim``: the width ``D`` (the whole width; timm's argument is the width per head);
@@ -368,13 +367,6 @@ class ConViT(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.forward_head(self.forward_features(x))
-
-    def load_state_dict(self, state_dict: Mapping[str, Any], strict: bool = True, assign=False):
-        """As ``nn.Module.load_state_dict``; with ``strict`` a state dict of another architecture
-        raises a ``ValueError`` naming the first mismatched keys and shapes."""
-        if strict:
-            check_state_dict(self, state_dict)
-        return super().load_state_dict(state_dict, strict=strict, assign=assign)
 
 
 def freeze_local_attention(model: ConViT, maps_only: bool = True) -> list[str]:

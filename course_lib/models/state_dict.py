@@ -1,4 +1,5 @@
-"""A readable error for a state dict that belongs to another architecture."""
+"""A readable error for a state dict that belongs to another architecture, and the model base
+class that gives it on every strict load."""
 
 from __future__ import annotations
 
@@ -36,3 +37,14 @@ def check_state_dict(model: nn.Module, state_dict: Mapping[str, Any], show: int 
         "depth, patch size, pooling), or load with strict=False to keep only matching tensors."
     )
     raise ValueError("\n".join(lines))
+
+
+class CourseModel(nn.Module):
+    """Base class of the course's models: a strict ``load_state_dict`` of another architecture
+    raises a ``ValueError`` naming the first mismatched keys and shapes (see
+    :func:`check_state_dict`) instead of PyTorch's full dump."""
+
+    def load_state_dict(self, state_dict: Mapping[str, Any], strict: bool = True, assign=False):
+        if strict:
+            check_state_dict(self, state_dict)
+        return super().load_state_dict(state_dict, strict=strict, assign=assign)
