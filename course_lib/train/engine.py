@@ -23,6 +23,7 @@ from tqdm import tqdm
 
 from course_lib.device import autocast_dtype, get_device, seed_everything, should_compile
 from course_lib.measure import eval_mode
+from course_lib.models.state_dict import model_config
 from course_lib.train.checkpoint import (
     CheckpointError,
     load_checkpoint,
@@ -215,7 +216,23 @@ def fit(
     if teacher is not None:
         teacher.to(device).eval().requires_grad_(False)
     history = History()
-    state = _TrainingState(model, optimizer, scheduler, ema, history, device)
+    settings = {  # what decides the run's result, saved with every checkpoint
+        "model": model_config(model),
+        "epochs": epochs,
+        "steps_per_epoch": steps_per_epoch,
+        "lr": lr,
+        "weight_decay": weight_decay,
+        "betas": list(betas),
+        "warmup_epochs": warmup_epochs,
+        "min_lr_ratio": min_lr_ratio,
+        "label_smoothing": label_smoothing,
+        "grad_clip": grad_clip,
+        "criterion": type(criterion).__name__,
+        "teacher": model_config(teacher) if teacher is not None else None,
+        "ema_decay": ema_decay,
+        "seed": seed,
+    }
+    state = _TrainingState(model, optimizer, scheduler, ema, history, device, settings)
     start_epoch = 0
     ckpt_path = Path(checkpoint_dir) / CHECKPOINT_NAME if checkpoint_dir is not None else None
     if resume and ckpt_path is not None and ckpt_path.exists():
@@ -406,6 +423,7 @@ class _TrainingState:
     ema: Any
     history: History
     device: torch.device
+    settings: dict[str, Any]
 
 
 def _save(path: Path, state: _TrainingState, done: int, epochs: int) -> None:
@@ -418,6 +436,8 @@ def _save(path: Path, state: _TrainingState, done: int, epochs: int) -> None:
         "ema": state.ema.module.state_dict() if state.ema is not None else None,
         "history": state.history.records,
         "rng_cpu": torch.get_rng_state(),
+        "model_config": state.settings["model"],
+        "settings": state.settings,
     }
     if state.device.type == "cuda":
         payload["rng_cuda"] = torch.cuda.get_rng_state(state.device)
@@ -436,6 +456,7 @@ def _restore(path: Path, state: _TrainingState, epochs: int) -> int:
             f"epochs={epochs}; the learning-rate schedule would differ. Use the same epochs, or a "
             "new checkpoint_dir to start a new run."
         )
+    _check_same_settings(path, saved.get("settings"), state.settings)
     load_model_state(state.model, saved["model"], str(path))
     state.optimizer.load_state_dict(saved["optimizer"])
     state.scheduler.load_state_dict(saved["scheduler"])
@@ -448,3 +469,34 @@ def _restore(path: Path, state: _TrainingState, epochs: int) -> int:
     if state.device.type == "cuda" and "rng_cuda" in saved:
         torch.cuda.set_rng_state(saved["rng_cuda"], state.device)
     return int(saved["epoch"])
+
+
+def _check_same_settings(path: Path, saved: dict[str, Any] | None, current: dict[str, Any]) -> None:
+    """Resuming with other settings would silently mix two runs: refuse, naming what differs.
+    (Checkpoints written before settings were saved carry none and are not compared.)"""
+    if saved is None:
+        return
+    differ = [
+        key
+        for key in current
+        if key in saved
+        and saved[key] != current[key]
+        # a model outside the course has no configuration: the weights' check speaks for it
+        and not (key in ("model", "teacher") and None in (saved[key], current[key]))
+    ]
+    if not differ:
+        return
+    shown = "; ".join(
+        f"{key}: checkpoint {_short(saved[key])}, now {_short(current[key])}" for key in differ
+    )
+    raise CheckpointError(
+        f"{path} was written by a run with other settings ({shown}). Resuming would mix two runs: "
+        "call fit() with the checkpoint's settings, or give a new checkpoint_dir to start anew."
+    )
+
+
+def _short(value: Any, limit: int = 120) -> str:
+    if isinstance(value, dict) and "args" in value:  # a model configuration: its arguments
+        value = {"name": value.get("name"), **value["args"]}
+    text = repr(value)
+    return text if len(text) <= limit else text[: limit - 3] + "..."
