@@ -98,18 +98,26 @@ def synchronize(device: torch.device) -> None:
 
 @torch.no_grad()
 def forward_ms(
-    model: nn.Module, batch: int, repeats: int = 3, device: torch.device | str | None = None
+    model: nn.Module,
+    batch: int | None = None,
+    repeats: int = 3,
+    device: torch.device | str | None = None,
+    inputs: torch.Tensor | None = None,
 ) -> float:
-    """Mean wall time of one forward pass of a batch of ``batch`` random images in eval mode,
-    without gradients, in milliseconds (after one warm-up pass)."""
+    """Mean wall time of one forward pass in eval mode, without gradients, in milliseconds
+    (after one warm-up pass): on ``inputs`` when given (any module, e.g. one attention layer on
+    tokens ``(B, N, D)``), else on a batch of ``batch`` random images of the model's size."""
     device = _device(model, device)
-    x = _images(model, batch, device)
+    if inputs is None:
+        if batch is None:
+            raise ValueError("forward_ms needs a batch size or the inputs to time.")
+        inputs = _images(model, batch, device)
     with eval_mode(model):
-        model(x)
+        model(inputs)
         synchronize(device)
         start = time.perf_counter()
         for _ in range(repeats):
-            model(x)
+            model(inputs)
         synchronize(device)
     return (time.perf_counter() - start) / repeats * 1000
 
