@@ -68,11 +68,15 @@ def _device(model: nn.Module, device: torch.device | str | None) -> torch.device
 
 
 def _images(model: nn.Module, batch: int, device: torch.device) -> torch.Tensor:
+    """Random images of the model's size, drawn from a private generator: measuring a model
+    leaves the global random state (and so every later seeded result) as it was."""
     height, width = input_size(model)
     channels = getattr(getattr(model, "patch_embed", None), "in_chans", None)
     channels = channels or getattr(model, "in_chans", 3)
     dtype = next((p.dtype for p in model.parameters()), torch.float32)
-    return torch.randn(batch, channels, height, width, device=device, dtype=dtype)
+    generator = torch.Generator().manual_seed(0)
+    images = torch.randn(batch, channels, height, width, generator=generator)
+    return images.to(device=device, dtype=dtype)
 
 
 def forward_flops(model: nn.Module, device: torch.device | str | None = None) -> float:
@@ -144,7 +148,8 @@ def train_images_per_s(
     model.train()
     optimizer = torch.optim.AdamW(model.parameters(), lr=1e-4)
     x = _images(model, batch, device)
-    y = torch.randint(0, num_classes, (batch,), device=device)
+    y = torch.randint(0, num_classes, (batch,), generator=torch.Generator().manual_seed(1))
+    y = y.to(device)
     dtype = torch.bfloat16 if amp else None
 
     def step() -> None:

@@ -74,3 +74,12 @@ def test_peak_is_unknown_on_the_cpu_unless_set(monkeypatch):
     assert bf16_peak_tflops("cpu") is None
     monkeypatch.setenv("COURSE_PEAK_TFLOPS", "123.5")
     assert bf16_peak_tflops(torch.device("cpu")) == 123.5
+
+
+def test_measuring_leaves_the_global_random_state_alone():
+    model = create_model("vit_cifar_nano")
+    before = torch.get_rng_state()
+    forward_flops(model)
+    forward_ms(model, batch=2, repeats=1)
+    train_images_per_s(model, "cpu", batch=2, steps=1)
+    assert torch.equal(torch.get_rng_state(), before)
