@@ -26,6 +26,7 @@ from course_lib.models.layers import (
     Mlp,
     PatchEmbed,
     check_image_batch,
+    head_sizes,
     merge_heads,
     parameter_dtype,
     split_heads,
@@ -34,7 +35,7 @@ from course_lib.models.registry import CIFAR, register_model
 from course_lib.models.state_dict import CourseModel
 
 
-class TalkingHeadAttention(nn.Module):
+class TalkingHeadAttention(Attention):
     """Self-attention whose heads talk to each other (Shazeer et al., 2020): ``(B, N, D) ->
     (B, N, D)``.
 
@@ -56,20 +57,10 @@ class TalkingHeadAttention(nn.Module):
         attn_drop: float = 0.0,
         proj_drop: float = 0.0,
     ) -> None:
-        super().__init__()
-        if dim % num_heads:
-            raise ValueError(f"Width {dim} must be divisible by the number of heads {num_heads}.")
-        self.num_heads = num_heads
-        self.head_dim = dim // num_heads
-        self.scale = self.head_dim**-0.5
-        self.qkv = nn.Linear(dim, dim * 3, bias=qkv_bias)
-        self.attn_drop = nn.Dropout(attn_drop)
-        self.proj = nn.Linear(dim, dim)
+        super().__init__(dim, num_heads, qkv_bias, attn_drop, proj_drop)
         self.proj_l = nn.Linear(num_heads, num_heads)  # mixes the heads' logits
         self.proj_w = nn.Linear(num_heads, num_heads)  # mixes the heads' attention weights
-        self.proj_drop = nn.Dropout(proj_drop)
-        self.store_attention = False
-        self.attention: torch.Tensor | None = None
+        self.fused = False  # the mixed maps are always formed: there is no fused kernel for them
         self.attention_softmax: torch.Tensor | None = None
 
     @staticmethod
@@ -108,11 +99,8 @@ class ClassAttention(AttentionPaths):
         proj_drop: float = 0.0,
     ) -> None:
         super().__init__()
-        if dim % num_heads:
-            raise ValueError(f"Width {dim} must be divisible by the number of heads {num_heads}.")
         self.num_heads = num_heads
-        self.head_dim = dim // num_heads
-        self.scale = self.head_dim**-0.5
+        self.head_dim, self.scale = head_sizes("ClassAttention", dim, num_heads)
         self.q = nn.Linear(dim, dim, bias=qkv_bias)
         self.k = nn.Linear(dim, dim, bias=qkv_bias)
         self.v = nn.Linear(dim, dim, bias=qkv_bias)

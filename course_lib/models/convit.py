@@ -33,6 +33,7 @@ from course_lib.models.layers import (
     Mlp,
     PatchEmbed,
     check_image_batch,
+    head_sizes,
     merge_heads,
     parameter_dtype,
 )
@@ -91,8 +92,7 @@ class GPSA(nn.Module):
         gating: bool = True,
     ) -> None:
         super().__init__()
-        if dim % num_heads:
-            raise ValueError(f"Width {dim} must be divisible by the number of heads {num_heads}.")
+        head_dim, scale = head_sizes("GPSA", dim, num_heads)
         if locality_strength <= 0:
             raise ValueError(
                 f"locality_strength must be > 0, got {locality_strength}: it sharpens each head's "
@@ -100,8 +100,7 @@ class GPSA(nn.Module):
             )
         self.dim = dim
         self.num_heads = num_heads
-        self.head_dim = dim // num_heads
-        self.scale = self.head_dim**-0.5
+        self.head_dim, self.scale = head_dim, scale
         self.locality_strength = locality_strength
         self.grid_size = grid_size
         self.gating = gating

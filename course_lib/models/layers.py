@@ -100,6 +100,18 @@ def check_sizes(owner: str, minimum: int = 1, **sizes: int) -> None:
             raise ValueError(f"{owner}: {name} must be {need}, got {value!r}.")
 
 
+def head_sizes(owner: str, dim: int, num_heads: int) -> tuple[int, float]:
+    """Check that ``dim`` splits into ``num_heads`` heads; return the head width ``d = D / H``
+    and the attention scale ``1 / sqrt(d)``."""
+    check_sizes(owner, dim=dim, num_heads=num_heads)
+    if dim % num_heads:
+        raise ValueError(
+            f"{owner}: width {dim} must be divisible by the number of heads {num_heads}."
+        )
+    head_dim = dim // num_heads
+    return head_dim, head_dim**-0.5
+
+
 class PatchEmbed(nn.Module):
     """Cut an image into ``P x P`` patches and map each one linearly to ``D`` numbers.
 
@@ -194,12 +206,8 @@ class Attention(AttentionPaths):
         proj_drop: float = 0.0,
     ) -> None:
         super().__init__()
-        check_sizes("Attention", dim=dim, num_heads=num_heads)
-        if dim % num_heads:
-            raise ValueError(f"Width {dim} must be divisible by the number of heads {num_heads}.")
         self.num_heads = num_heads
-        self.head_dim = dim // num_heads
-        self.scale = self.head_dim**-0.5
+        self.head_dim, self.scale = head_sizes("Attention", dim, num_heads)
         self.qkv = nn.Linear(dim, dim * 3, bias=qkv_bias)
         self.attn_drop = nn.Dropout(attn_drop)
         self.proj = nn.Linear(dim, dim)
