@@ -68,11 +68,15 @@ def _device(model: nn.Module, device: torch.device | str | None) -> torch.device
 
 
 def _images(model: nn.Module, batch: int, device: torch.device) -> torch.Tensor:
+    """Random images of the model's size, drawn from a private generator: measuring a model
+    leaves the global random state (and so every later seeded result) as it was."""
     height, width = input_size(model)
     channels = getattr(getattr(model, "patch_embed", None), "in_chans", None)
     channels = channels or getattr(model, "in_chans", 3)
     dtype = next((p.dtype for p in model.parameters()), torch.float32)
-    return torch.randn(batch, channels, height, width, device=device, dtype=dtype)
+    generator = torch.Generator().manual_seed(0)
+    images = torch.randn(batch, channels, height, width, generator=generator)
+    return images.to(device=device, dtype=dtype)
 
 
 def forward_flops(model: nn.Module, device: torch.device | str | None = None) -> float:
@@ -98,18 +102,26 @@ def synchronize(device: torch.device) -> None:
 
 @torch.no_grad()
 def forward_ms(
-    model: nn.Module, batch: int, repeats: int = 3, device: torch.device | str | None = None
+    model: nn.Module,
+    batch: int | None = None,
+    repeats: int = 3,
+    device: torch.device | str | None = None,
+    inputs: torch.Tensor | None = None,
 ) -> float:
-    """Mean wall time of one forward pass of a batch of ``batch`` random images in eval mode,
-    without gradients, in milliseconds (after one warm-up pass)."""
+    """Mean wall time of one forward pass in eval mode, without gradients, in milliseconds
+    (after one warm-up pass): on ``inputs`` when given (any module, e.g. one attention layer on
+    tokens ``(B, N, D)``), else on a batch of ``batch`` random images of the model's size."""
     device = _device(model, device)
-    x = _images(model, batch, device)
+    if inputs is None:
+        if batch is None:
+            raise ValueError("forward_ms needs a batch size or the inputs to time.")
+        inputs = _images(model, batch, device)
     with eval_mode(model):
-        model(x)
+        model(inputs)
         synchronize(device)
         start = time.perf_counter()
         for _ in range(repeats):
-            model(x)
+            model(inputs)
         synchronize(device)
     return (time.perf_counter() - start) / repeats * 1000
 
@@ -136,7 +148,8 @@ def train_images_per_s(
     model.train()
     optimizer = torch.optim.AdamW(model.parameters(), lr=1e-4)
     x = _images(model, batch, device)
-    y = torch.randint(0, num_classes, (batch,), device=device)
+    y = torch.randint(0, num_classes, (batch,), generator=torch.Generator().manual_seed(1))
+    y = y.to(device)
     dtype = torch.bfloat16 if amp else None
 
     def step() -> None:

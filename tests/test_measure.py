@@ -60,6 +60,10 @@ def test_input_size_reads_the_model_or_falls_back():
 def test_speeds_are_positive_and_modes_sensible():
     model = create_model("resnet_cifar_tiny").train()
     assert forward_ms(model, batch=4, repeats=1) > 0
+    attention = create_model("vit_cifar_nano").blocks[0].attn
+    assert forward_ms(attention, inputs=torch.randn(2, 65, 64), repeats=1) > 0
+    with pytest.raises(ValueError, match="needs a batch size or the inputs"):
+        forward_ms(model)
     assert model.training  # forward_ms measured in eval mode and gave the mode back
     assert train_images_per_s(create_model("vit_cifar_nano"), "cpu", batch=4, steps=1) > 0
     assert count_parameters(model) == 78_042
@@ -70,3 +74,12 @@ def test_peak_is_unknown_on_the_cpu_unless_set(monkeypatch):
     assert bf16_peak_tflops("cpu") is None
     monkeypatch.setenv("COURSE_PEAK_TFLOPS", "123.5")
     assert bf16_peak_tflops(torch.device("cpu")) == 123.5
+
+
+def test_measuring_leaves_the_global_random_state_alone():
+    model = create_model("vit_cifar_nano")
+    before = torch.get_rng_state()
+    forward_flops(model)
+    forward_ms(model, batch=2, repeats=1)
+    train_images_per_s(model, "cpu", batch=2, steps=1)
+    assert torch.equal(torch.get_rng_state(), before)

@@ -14,8 +14,9 @@ from pathlib import Path
 import torch
 
 from course_lib.data import cifar10
+from course_lib.data.cache import cached_tensors
 from course_lib.data.errors import DatasetNotFoundError
-from course_lib.data.shapes import SHAPES_CLASSES, make_shapes
+from course_lib.data.shapes import SHAPES_CLASSES, make_shapes, shapes_version
 
 DATASETS = ("cifar10", "shapes", "auto", "readout")
 
@@ -159,7 +160,7 @@ def load_dataset(
             f"{name!r}."
         )
     if key == "shapes":
-        return _load_shapes(seed, n_train, n_test)
+        return _load_shapes(seed, n_train, n_test, root)
     if key == "readout":
         from course_lib.data.readout import load_readout  # readout.py imports this module
 
@@ -184,7 +185,7 @@ def load_dataset(
                 f"({str(err).splitlines()[0]}). Using the embedded 'shapes' dataset instead; "
                 "results will differ from the CIFAR-10 numbers quoted in the notebooks."
             )
-        return _load_shapes(seed, None, None)
+        return _load_shapes(seed, None, None, root)
     if verbose:
         print(f"Dataset 'auto': using CIFAR-10 ({dataset.source}).")
     return dataset
@@ -201,17 +202,37 @@ def _load_cifar10(root: Path, download: bool, verbose: bool) -> ImageDataset:
     )
 
 
-def _load_shapes(seed: int, n_train: int | None, n_test: int | None) -> ImageDataset:
+# Below this many images, generating is quicker than a cache file is worth.
+SHAPES_CACHE_MIN_IMAGES = 20_000
+
+
+def _load_shapes(
+    seed: int, n_train: int | None, n_test: int | None, root: Path | None = None
+) -> ImageDataset:
     n_train = 50_000 if n_train is None else n_train
     n_test = 10_000 if n_test is None else n_test
-    # Train and test come from different seeds so no test image repeats a training image.
-    x_train, y_train = make_shapes(n_train, seed=2 * seed)
-    x_test, y_test = make_shapes(n_test, seed=2 * seed + 1)
+
+    def generate() -> dict[str, torch.Tensor]:
+        # Train and test come from different seeds so no test image repeats a training image.
+        x_train, y_train = make_shapes(n_train, seed=2 * seed)
+        x_test, y_test = make_shapes(n_test, seed=2 * seed + 1)
+        return {"x_train": x_train, "y_train": y_train, "x_test": x_test, "y_test": y_test}
+
+    source = f"generated (seed {seed}, {n_train} train / {n_test} test)"
+    if root is not None and n_train + n_test >= SHAPES_CACHE_MIN_IMAGES:
+        name = f"shapes-{shapes_version()}-seed{seed}-{n_train}-{n_test}.pt"
+        arrays, how = cached_tensors(Path(root) / "cache" / name, generate)
+        source += f", {how}"
+    else:
+        arrays = generate()
+    x_train, y_train, x_test, y_test = (
+        arrays[k] for k in ("x_train", "y_train", "x_test", "y_test")
+    )
     return ImageDataset(
         name="shapes",
         classes=tuple(SHAPES_CLASSES),
         train=ImageSplit(x_train, y_train),
         test=ImageSplit(x_test, y_test),
-        source=f"generated in memory (seed {seed}, {n_train} train / {n_test} test)",
+        source=source,
         flip_safe=False,
     )

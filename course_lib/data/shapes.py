@@ -327,3 +327,12 @@ def _texture(kind: torch.Tensor, dx: torch.Tensor, dy: torch.Tensor, g: torch.Ge
         rows = (kind == k).nonzero().squeeze(1)
         pattern[rows] = draw(dx[rows], dy[rows], *(_grid(p[rows]) for p in params))
     return pattern
+
+
+def shapes_version() -> str:
+    """A short hash of this module's source: a cache of generated images is only reused while
+    the generator that made them is unchanged."""
+    import hashlib
+    from pathlib import Path
+
+    return hashlib.sha256(Path(__file__).read_bytes()).hexdigest()[:10]

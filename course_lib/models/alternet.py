@@ -22,9 +22,10 @@ from torch import nn
 from course_lib.models.cnn import ResNetCifar
 from course_lib.models.layers import Block, check_image_batch, parameter_dtype
 from course_lib.models.registry import register_model
+from course_lib.models.state_dict import CourseModel
 
 
-class AlterNetCifar(nn.Module):
+class AlterNetCifar(CourseModel):
     """ResNet stages, then ``msa_blocks`` transformer blocks on the last stage's map.
 
     ``forward``: images ``(B, in_chans, img_size, img_size)`` -> logits ``(B, num_classes)``.

@@ -14,28 +14,28 @@ Two stages:
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from typing import Any
 
 import torch
-import torch.nn.functional as F
 from torch import nn
 
 from course_lib.models.layers import (
     Attention,
+    AttentionPaths,
     DropPath,
     Mlp,
     PatchEmbed,
     check_image_batch,
-    explicit_attention,
+    head_sizes,
     merge_heads,
     parameter_dtype,
+    split_heads,
 )
 from course_lib.models.registry import CIFAR, register_model
-from course_lib.models.state_dict import check_state_dict
+from course_lib.models.state_dict import CourseModel
 
 
-class TalkingHeadAttention(nn.Module):
+class TalkingHeadAttention(Attention):
     """Self-attention whose heads talk to each other (Shazeer et al., 2020): ``(B, N, D) ->
     (B, N, D)``.
 
@@ -57,20 +57,10 @@ class TalkingHeadAttention(nn.Module):
         attn_drop: float = 0.0,
         proj_drop: float = 0.0,
     ) -> None:
-        super().__init__()
-        if dim % num_heads:
-            raise ValueError(f"Width {dim} must be divisible by the number of heads {num_heads}.")
-        self.num_heads = num_heads
-        self.head_dim = dim // num_heads
-        self.scale = self.head_dim**-0.5
-        self.qkv = nn.Linear(dim, dim * 3, bias=qkv_bias)
-        self.attn_drop = nn.Dropout(attn_drop)
-        self.proj = nn.Linear(dim, dim)
+        super().__init__(dim, num_heads, qkv_bias, attn_drop, proj_drop)
         self.proj_l = nn.Linear(num_heads, num_heads)  # mixes the heads' logits
         self.proj_w = nn.Linear(num_heads, num_heads)  # mixes the heads' attention weights
-        self.proj_drop = nn.Dropout(proj_drop)
-        self.store_attention = False
-        self.attention: torch.Tensor | None = None
+        self.fused = False  # the mixed maps are always formed: there is no fused kernel for them
         self.attention_softmax: torch.Tensor | None = None
 
     @staticmethod
@@ -91,7 +81,7 @@ class TalkingHeadAttention(nn.Module):
         return self.proj_drop(self.proj(merge_heads(out)))
 
 
-class ClassAttention(nn.Module):
+class ClassAttention(AttentionPaths):
     """Attention in which only the class token asks: ``(B, 1 + N, D) -> (B, 1, D)``.
 
     The query comes from the class token ``x[:, 0]`` alone; keys and values come from all of
@@ -109,11 +99,8 @@ class ClassAttention(nn.Module):
         proj_drop: float = 0.0,
     ) -> None:
         super().__init__()
-        if dim % num_heads:
-            raise ValueError(f"Width {dim} must be divisible by the number of heads {num_heads}.")
         self.num_heads = num_heads
-        self.head_dim = dim // num_heads
-        self.scale = self.head_dim**-0.5
+        self.head_dim, self.scale = head_sizes("ClassAttention", dim, num_heads)
         self.q = nn.Linear(dim, dim, bias=qkv_bias)
         self.k = nn.Linear(dim, dim, bias=qkv_bias)
         self.v = nn.Linear(dim, dim, bias=qkv_bias)
@@ -124,22 +111,11 @@ class ClassAttention(nn.Module):
         self.store_attention = False
         self.attention: torch.Tensor | None = None
 
-    def _heads(self, x: torch.Tensor) -> torch.Tensor:
-        b, n, _ = x.shape
-        return x.reshape(b, n, self.num_heads, self.head_dim).transpose(1, 2)
-
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        q = self._heads(self.q(x[:, :1]))  # (B, H, 1, d): the class token's query only
-        k, v = self._heads(self.k(x)), self._heads(self.v(x))  # (B, H, 1 + N, d)
-        if self.fused and not self.store_attention:
-            p = self.attn_drop.p if self.training else 0.0
-            out = F.scaled_dot_product_attention(q, k, v, dropout_p=p)
-        else:
-            out, weights = explicit_attention(q, k, v, self.scale)
-            if self.store_attention:
-                self.attention = weights.detach()
-            out = self.attn_drop(weights) @ v if self.training and self.attn_drop.p else out
-        return self.proj_drop(self.proj(merge_heads(out)))  # (B, 1, D)
+        h = self.num_heads
+        q = split_heads(self.q(x[:, :1]), h)  # (B, H, 1, d): the class token's query only
+        k, v = split_heads(self.k(x), h), split_heads(self.v(x), h)  # (B, H, 1 + N, d)
+        return self.proj_drop(self.proj(merge_heads(self._attend(q, k, v))))  # (B, 1, D)
 
 
 class _LayerScaleResidual(nn.Module):
@@ -229,7 +205,7 @@ class LayerScaleBlockClassAttention(_LayerScaleResidual):
         return cls
 
 
-class CaiT(nn.Module):
+class CaiT(CourseModel):
     """CaiT classifier. ``forward``: images ``(B, C, img_size, img_size)`` -> logits ``(B, K)``.
 
     - ``depth`` self-attention blocks on the ``N`` patch tokens, then ``depth_token_only``
@@ -378,13 +354,6 @@ class CaiT(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.forward_head(self.forward_features(x))
-
-    def load_state_dict(self, state_dict: Mapping[str, Any], strict: bool = True, assign=False):
-        """As ``nn.Module.load_state_dict``; with ``strict`` a state dict of another architecture
-        raises a ``ValueError`` naming the first mismatched keys and shapes."""
-        if strict:
-            check_state_dict(self, state_dict)
-        return super().load_state_dict(state_dict, strict=strict, assign=assign)
 
 
 def _cait(defaults: dict[str, Any], overrides: dict[str, Any]) -> CaiT:

@@ -12,12 +12,13 @@ from torch import nn
 
 from course_lib.models.layers import check_image_batch, parameter_dtype
 from course_lib.models.registry import register_model
+from course_lib.models.state_dict import CourseModel
 from course_lib.models.stems import BasicBlock, ConvPatchEmbed
 
 __all__ = ["BasicBlock", "ConvPatchEmbed", "ResNetCifar"]  # the stems' old home re-exports them
 
 
-class ResNetCifar(nn.Module):
+class ResNetCifar(CourseModel):
     """ResNet for small images: stem, ``len(widths)`` stages, average pooling, linear head.
 
     ``forward``: ``(B, in_chans, H, W)`` float -> logits ``(B, num_classes)``.

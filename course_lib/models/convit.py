@@ -21,7 +21,6 @@ the width per head).
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
 from typing import Any
 
 import torch
@@ -34,11 +33,12 @@ from course_lib.models.layers import (
     Mlp,
     PatchEmbed,
     check_image_batch,
+    head_sizes,
     merge_heads,
     parameter_dtype,
 )
 from course_lib.models.registry import CIFAR, register_model
-from course_lib.models.state_dict import check_state_dict
+from course_lib.models.state_dict import CourseModel
 
 
 def relative_indices(rows: int, cols: int) -> torch.Tensor:
@@ -92,8 +92,7 @@ class GPSA(nn.Module):
         gating: bool = True,
     ) -> None:
         super().__init__()
-        if dim % num_heads:
-            raise ValueError(f"Width {dim} must be divisible by the number of heads {num_heads}.")
+        head_dim, scale = head_sizes("GPSA", dim, num_heads)
         if locality_strength <= 0:
             raise ValueError(
                 f"locality_strength must be > 0, got {locality_strength}: it sharpens each head's "
@@ -101,8 +100,7 @@ class GPSA(nn.Module):
             )
         self.dim = dim
         self.num_heads = num_heads
-        self.head_dim = dim // num_heads
-        self.scale = self.head_dim**-0.5
+        self.head_dim, self.scale = head_dim, scale
         self.locality_strength = locality_strength
         self.grid_size = grid_size
         self.gating = gating
@@ -231,7 +229,7 @@ class ConViTBlock(nn.Module):
         return x
 
 
-class ConViT(nn.Module):
+class ConViT(CourseModel):
     """ConViT classifier. ``forward``: images ``(B, C, img_size, img_size)`` -> logits ``(B, K)``.
 
     - ``embed_dim``: the width ``D`` (the whole width; timm's argument is the width per head);
@@ -368,13 +366,6 @@ class ConViT(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.forward_head(self.forward_features(x))
-
-    def load_state_dict(self, state_dict: Mapping[str, Any], strict: bool = True, assign=False):
-        """As ``nn.Module.load_state_dict``; with ``strict`` a state dict of another architecture
-        raises a ``ValueError`` naming the first mismatched keys and shapes."""
-        if strict:
-            check_state_dict(self, state_dict)
-        return super().load_state_dict(state_dict, strict=strict, assign=assign)
 
 
 def freeze_local_attention(model: ConViT, maps_only: bool = True) -> list[str]:

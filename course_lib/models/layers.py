@@ -100,6 +100,18 @@ def check_sizes(owner: str, minimum: int = 1, **sizes: int) -> None:
             raise ValueError(f"{owner}: {name} must be {need}, got {value!r}.")
 
 
+def head_sizes(owner: str, dim: int, num_heads: int) -> tuple[int, float]:
+    """Check that ``dim`` splits into ``num_heads`` heads; return the head width ``d = D / H``
+    and the attention scale ``1 / sqrt(d)``."""
+    check_sizes(owner, dim=dim, num_heads=num_heads)
+    if dim % num_heads:
+        raise ValueError(
+            f"{owner}: width {dim} must be divisible by the number of heads {num_heads}."
+        )
+    head_dim = dim // num_heads
+    return head_dim, head_dim**-0.5
+
+
 class PatchEmbed(nn.Module):
     """Cut an image into ``P x P`` patches and map each one linearly to ``D`` numbers.
 
@@ -140,7 +152,36 @@ def _divisors_hint(n: int) -> str:
     return ", ".join(str(p) for p in (2, 4, 8, 16, 32) if n % p == 0) or "1"
 
 
-class Attention(nn.Module):
+class AttentionPaths(nn.Module):
+    """What every course attention layer shares: a fused path for training and an explicit one
+    for looking inside.
+
+    A subclass sets ``scale``, ``attn_drop`` (an ``nn.Dropout``), ``fused = True``,
+    ``store_attention = False`` and ``attention = None`` in its ``__init__`` and calls
+    :meth:`_attend` with its queries, keys and values.
+    """
+
+    fused: bool
+    store_attention: bool
+    attention: torch.Tensor | None
+    scale: float
+    attn_drop: nn.Dropout
+
+    def _attend(self, q: torch.Tensor, k: torch.Tensor, v: torch.Tensor) -> torch.Tensor:
+        """``softmax(q k^T * scale) v`` for ``q`` ``(B, H, N_q, d)``, ``k`` and ``v``
+        ``(B, H, N_k, d)``: fused (``F.scaled_dot_product_attention``) unless ``fused`` is off or
+        ``store_attention`` is on; the explicit path keeps the ``(B, H, N_q, N_k)`` weights in
+        ``self.attention`` when storing. Attention dropout acts in training on either path."""
+        if self.fused and not self.store_attention:
+            p = self.attn_drop.p if self.training else 0.0
+            return F.scaled_dot_product_attention(q, k, v, dropout_p=p)
+        out, weights = explicit_attention(q, k, v, self.scale)
+        if self.store_attention:
+            self.attention = weights.detach()
+        return self.attn_drop(weights) @ v if self.training and self.attn_drop.p else out
+
+
+class Attention(AttentionPaths):
     """Multi-head self-attention: ``(B, N, D) -> (B, N, D)``.
 
     One linear map ``qkv`` makes queries, keys and values for all heads at once; each head attends
@@ -165,12 +206,8 @@ class Attention(nn.Module):
         proj_drop: float = 0.0,
     ) -> None:
         super().__init__()
-        check_sizes("Attention", dim=dim, num_heads=num_heads)
-        if dim % num_heads:
-            raise ValueError(f"Width {dim} must be divisible by the number of heads {num_heads}.")
         self.num_heads = num_heads
-        self.head_dim = dim // num_heads
-        self.scale = self.head_dim**-0.5
+        self.head_dim, self.scale = head_sizes("Attention", dim, num_heads)
         self.qkv = nn.Linear(dim, dim * 3, bias=qkv_bias)
         self.attn_drop = nn.Dropout(attn_drop)
         self.proj = nn.Linear(dim, dim)
@@ -183,15 +220,7 @@ class Attention(nn.Module):
         b, n, d = x.shape
         qkv = self.qkv(x).reshape(b, n, 3, self.num_heads, self.head_dim).permute(2, 0, 3, 1, 4)
         q, k, v = qkv.unbind(0)  # each (B, H, N, d)
-        if self.fused and not self.store_attention:
-            p = self.attn_drop.p if self.training else 0.0
-            out = F.scaled_dot_product_attention(q, k, v, dropout_p=p)
-        else:
-            out, weights = explicit_attention(q, k, v, self.scale)
-            if self.store_attention:
-                self.attention = weights.detach()
-            out = self.attn_drop(weights) @ v if self.training and self.attn_drop.p else out
-        return self.proj_drop(self.proj(merge_heads(out)))
+        return self.proj_drop(self.proj(merge_heads(self._attend(q, k, v))))
 
 
 class Mlp(nn.Module):

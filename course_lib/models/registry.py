@@ -137,9 +137,11 @@ def create_model(name: str, **overrides: Any) -> nn.Module:
     (e.g. ``num_classes=100``). An unknown name raises a ``KeyError`` listing close matches."""
     entry = model_entry(name)
     try:
-        return entry.builder(**overrides)
+        model = entry.builder(**overrides)
     except TypeError as err:
         raise TypeError(f"Cannot build {name!r} with overrides {overrides}: {err}") from err
+    model.__dict__["registered_name"] = name  # (a plain attribute: not a submodule or buffer)
+    return model
 
 
 def create_timm_twin(name: str, **overrides: Any) -> nn.Module:

@@ -10,7 +10,6 @@ state dict loads with ``strict=True`` and gives the same outputs (tests/test_vit
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
 from typing import Any
 
 import torch
@@ -25,7 +24,7 @@ from course_lib.models.layers import (
     parameter_dtype,
 )
 from course_lib.models.registry import CIFAR, register_model
-from course_lib.models.state_dict import check_state_dict
+from course_lib.models.state_dict import CourseModel
 from course_lib.models.stems import ConvPatchEmbed
 
 
@@ -65,7 +64,7 @@ def resample_pos_embed(
     return torch.cat([prefix, grid], dim=1)
 
 
-class VisionTransformer(nn.Module):
+class VisionTransformer(CourseModel):
     """ViT classifier. ``forward``: images ``(B, C, img_size, img_size)`` -> logits ``(B, K)``.
 
     - ``global_pool``: ``"token"`` reads the class token, ``"avg"`` averages the patch tokens
@@ -249,13 +248,6 @@ class VisionTransformer(nn.Module):
             prefix = self.fixed_pos_embed[:, : self.num_prefix_tokens]
             self.fixed_pos_embed = torch.cat([prefix, fixed[None]], dim=1)
         return self
-
-    def load_state_dict(self, state_dict: Mapping[str, Any], strict: bool = True, assign=False):
-        """As ``nn.Module.load_state_dict``; with ``strict`` a state dict of another architecture
-        raises a ``ValueError`` naming the first mismatched keys and shapes."""
-        if strict:
-            check_state_dict(self, state_dict)
-        return super().load_state_dict(state_dict, strict=strict, assign=assign)
 
 
 def _vit(defaults: dict[str, Any], overrides: dict[str, Any]) -> VisionTransformer:

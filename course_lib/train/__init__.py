@@ -4,6 +4,7 @@ from course_lib.train.budget import BudgetRun, repeat_to_batches, seeded, train_
 from course_lib.train.checkpoint import (
     CheckpointError,
     load_checkpoint,
+    load_model,
     load_model_state,
     save_checkpoint,
 )
@@ -43,6 +44,7 @@ __all__ = [
     "evaluate",
     "fit",
     "load_checkpoint",
+    "load_model",
     "load_model_state",
     "merge_logits",
     "param_groups",

@@ -14,7 +14,7 @@ import torch
 from torch import nn
 
 from course_lib.atomic import atomic_write
-from course_lib.models.state_dict import check_state_dict
+from course_lib.models.state_dict import build_from_config, check_state_dict
 
 FORMAT = "course_lib.checkpoint/1"
 
@@ -60,3 +60,31 @@ def load_model_state(model: nn.Module, state_dict: dict[str, torch.Tensor], sour
             "architecture (name and overrides) that wrote them."
         ) from err
     model.load_state_dict(state_dict, strict=True)
+
+
+def load_model(
+    path: str | Path, *, weights: str = "model", device: str | torch.device = "cpu"
+) -> nn.Module:
+    """Rebuild the model a ``fit()`` checkpoint was written by, from the checkpoint alone: its
+    class and every constructor argument are stored in it. ``weights``: ``"model"`` (the trained
+    weights) or ``"ema"`` (their moving average, when the run kept one). Returns the model in
+    eval mode on ``device``; ``model.registered_name`` is the catalogue name it was created
+    under."""
+    state = load_checkpoint(path)
+    config = state.get("model_config")
+    if config is None:
+        raise CheckpointError(
+            f"{path} does not say which model wrote it (a checkpoint from an older course_lib, or "
+            "of a model that is not a course model). Build the model yourself and load the "
+            "weights with load_model_state(model, load_checkpoint(path)['model'], path)."
+        )
+    if weights not in ("model", "ema"):
+        raise ValueError(f"weights must be 'model' or 'ema', got {weights!r}.")
+    if state.get(weights) is None:
+        raise CheckpointError(f"{path} holds no {weights!r} weights (the run kept no EMA).")
+    try:
+        model = build_from_config(config)
+    except (TypeError, ValueError) as err:
+        raise CheckpointError(f"{path} names a model that cannot be built here: {err}") from err
+    load_model_state(model, state[weights], str(path))
+    return model.to(device).eval()

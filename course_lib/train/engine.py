@@ -23,6 +23,7 @@ from tqdm import tqdm
 
 from course_lib.device import autocast_dtype, get_device, seed_everything, should_compile
 from course_lib.measure import eval_mode
+from course_lib.models.state_dict import model_config
 from course_lib.train.checkpoint import (
     CheckpointError,
     load_checkpoint,
@@ -215,7 +216,23 @@ def fit(
     if teacher is not None:
         teacher.to(device).eval().requires_grad_(False)
     history = History()
-    state = _TrainingState(model, optimizer, scheduler, ema, history, device)
+    settings = {  # what decides the run's result, saved with every checkpoint
+        "model": model_config(model),
+        "epochs": epochs,
+        "steps_per_epoch": steps_per_epoch,
+        "lr": lr,
+        "weight_decay": weight_decay,
+        "betas": list(betas),
+        "warmup_epochs": warmup_epochs,
+        "min_lr_ratio": min_lr_ratio,
+        "label_smoothing": label_smoothing,
+        "grad_clip": grad_clip,
+        "criterion": type(criterion).__name__,
+        "teacher": model_config(teacher) if teacher is not None else None,
+        "ema_decay": ema_decay,
+        "seed": seed,
+    }
+    state = _TrainingState(model, optimizer, scheduler, ema, history, device, settings)
     start_epoch = 0
     ckpt_path = Path(checkpoint_dir) / CHECKPOINT_NAME if checkpoint_dir is not None else None
     if resume and ckpt_path is not None and ckpt_path.exists():
@@ -227,15 +244,22 @@ def fit(
     if progress is None:
         progress = os.environ.get("COURSE_PROGRESS", "1") != "0"
 
+    def loss_of(x: torch.Tensor, y: torch.Tensor) -> tuple[Any, torch.Tensor]:
+        """Forward pass and loss (a teacher, when given, sees the same batch)."""
+        outputs = forward(x)
+        if teacher is None:
+            return outputs, criterion(outputs, y)
+        with torch.no_grad():
+            teacher_outputs = teacher(x)
+        return outputs, criterion(outputs, y, teacher_outputs=teacher_outputs)
+
     for epoch in range(start_epoch, epochs):
         if hasattr(train_loader, "set_epoch"):
             train_loader.set_epoch(epoch)
         model.train()
         start = time.perf_counter()
-        loss_sum = torch.zeros((), device=device, dtype=torch.float64)
-        correct = torch.zeros((), device=device, dtype=torch.int64)
-        first_bad = torch.full((), -1, device=device, dtype=torch.int64)
-        seen = 0
+        meter = _EpochMeter(device)
+        guard = _FiniteLossGuard(device, nan_every, epoch, steps_per_epoch, ckpt_path)
         bar = tqdm(
             total=steps_per_epoch,
             desc=f"epoch {epoch + 1}/{epochs}",
@@ -246,31 +270,20 @@ def fit(
         try:
             for step, (x, y) in enumerate(train_loader):
                 x, y = x.to(device, non_blocking=True), y.to(device, non_blocking=True)
+                # The training step: forward, loss, backward, clip, update, schedule.
                 with _autocast(device, amp):
-                    outputs = forward(x)
-                    if teacher is not None:
-                        with torch.no_grad():
-                            teacher_out = teacher(x)
-                        loss = criterion(outputs, y, teacher_outputs=teacher_out)
-                    else:
-                        loss = criterion(outputs, y)
-                bad = ~torch.isfinite(loss.detach())
-                first_bad = torch.where(bad & (first_bad < 0), step, first_bad)
-                if (step + 1) % nan_every == 0 or step + 1 == steps_per_epoch:
-                    _raise_if_bad(first_bad, epoch, steps_per_epoch, ckpt_path)
+                    outputs, loss = loss_of(x, y)
+                guard.check(loss, step)  # raises before a NaN/inf loss reaches the weights
                 optimizer.zero_grad(set_to_none=True)
                 loss.backward()
                 if grad_clip is not None:
                     nn.utils.clip_grad_norm_(model.parameters(), grad_clip)
                 optimizer.step()
                 scheduler.step()
+                # Bookkeeping, outside the step.
                 if ema is not None:
                     ema.update(model, step=epoch * steps_per_epoch + step)
-                batch = y.shape[0]
-                loss_sum += loss.detach().double() * batch
-                hard = y.argmax(dim=-1) if y.ndim == 2 else y
-                correct += (merge_logits(outputs).detach().argmax(dim=-1) == hard).sum()
-                seen += batch
+                meter.update(loss, outputs, y)
                 bar.update(1)
                 if progress and step % 20 == 0:
                     bar.set_postfix(loss=f"{loss.item():.3f}", refresh=False)
@@ -292,11 +305,11 @@ def fit(
         train_time = time.perf_counter() - start
         record: dict[str, float] = {
             "epoch": epoch + 1,
-            "train_loss": loss_sum.item() / seen,
-            "train_acc": correct.item() / seen,
+            "train_loss": meter.loss_sum.item() / meter.seen,
+            "train_acc": meter.correct.item() / meter.seen,
             "lr": optimizer.param_groups[0]["lr"],
             "epoch_time": train_time,
-            "images_per_s": seen / train_time,
+            "images_per_s": meter.seen / train_time,
         }
         if test_loader is not None:
             result = evaluate(forward, test_loader, device, amp)
@@ -316,26 +329,60 @@ def fit(
     return history
 
 
-def _raise_if_bad(
-    first_bad: torch.Tensor,
-    epoch: int,
-    steps_per_epoch: int,
-    ckpt_path: Path | None,
-) -> None:
-    step = int(first_bad.item())
-    if step < 0:
-        return
-    saved = (
-        f" The checkpoint of epoch {epoch} in {ckpt_path} is intact."
-        if ckpt_path is not None and ckpt_path.exists()
-        else ""
-    )
-    raise NonFiniteLossError(
-        f"The training loss became NaN or infinite at epoch {epoch + 1}, step {step + 1} of "
-        f"{steps_per_epoch} (global step {epoch * steps_per_epoch + step + 1}). Training stopped."
-        f"{saved} Try a lower learning rate, gradient clipping (grad_clip=1.0), or check the "
-        "inputs for NaN/inf values."
-    )
+class _EpochMeter:
+    """Running training loss and accuracy of an epoch, kept on the device (no sync per step)."""
+
+    def __init__(self, device: torch.device) -> None:
+        self.loss_sum = torch.zeros((), device=device, dtype=torch.float64)
+        self.correct = torch.zeros((), device=device, dtype=torch.int64)
+        self.seen = 0
+
+    def update(self, loss: torch.Tensor, outputs: Any, y: torch.Tensor) -> None:
+        batch = y.shape[0]
+        self.loss_sum += loss.detach().double() * batch
+        hard = y.argmax(dim=-1) if y.ndim == 2 else y  # soft (mixed) targets: their top class
+        self.correct += (merge_logits(outputs).detach().argmax(dim=-1) == hard).sum()
+        self.seen += batch
+
+
+class _FiniteLossGuard:
+    """Stops training at a NaN/inf loss, naming the first bad step. The loss is read back to the
+    host only every ``every`` steps (and at the epoch's last step): a GPU keeps running between."""
+
+    def __init__(
+        self,
+        device: torch.device,
+        every: int,
+        epoch: int,
+        steps_per_epoch: int,
+        ckpt_path: Path | None,
+    ) -> None:
+        self.first_bad = torch.full((), -1, device=device, dtype=torch.int64)
+        self.every, self.epoch, self.steps = every, epoch, steps_per_epoch
+        self.ckpt_path = ckpt_path
+
+    def check(self, loss: torch.Tensor, step: int) -> None:
+        bad = ~torch.isfinite(loss.detach())
+        self.first_bad = torch.where(bad & (self.first_bad < 0), step, self.first_bad)
+        if (step + 1) % self.every == 0 or step + 1 == self.steps:
+            self._raise_if_bad()
+
+    def _raise_if_bad(self) -> None:
+        step = int(self.first_bad.item())
+        if step < 0:
+            return
+        epoch, path = self.epoch, self.ckpt_path
+        saved = (
+            f" The checkpoint of epoch {epoch} in {path} is intact."
+            if path is not None and path.exists()
+            else ""
+        )
+        raise NonFiniteLossError(
+            f"The training loss became NaN or infinite at epoch {epoch + 1}, step {step + 1} of "
+            f"{self.steps} (global step {epoch * self.steps + step + 1}). Training stopped."
+            f"{saved} Try a lower learning rate, gradient clipping (grad_clip=1.0), or check the "
+            "inputs for NaN/inf values."
+        )
 
 
 def _make_ema(model: nn.Module, decay: float | None) -> Any:
@@ -376,6 +423,7 @@ class _TrainingState:
     ema: Any
     history: History
     device: torch.device
+    settings: dict[str, Any]
 
 
 def _save(path: Path, state: _TrainingState, done: int, epochs: int) -> None:
@@ -388,6 +436,8 @@ def _save(path: Path, state: _TrainingState, done: int, epochs: int) -> None:
         "ema": state.ema.module.state_dict() if state.ema is not None else None,
         "history": state.history.records,
         "rng_cpu": torch.get_rng_state(),
+        "model_config": state.settings["model"],
+        "settings": state.settings,
     }
     if state.device.type == "cuda":
         payload["rng_cuda"] = torch.cuda.get_rng_state(state.device)
@@ -406,6 +456,7 @@ def _restore(path: Path, state: _TrainingState, epochs: int) -> int:
             f"epochs={epochs}; the learning-rate schedule would differ. Use the same epochs, or a "
             "new checkpoint_dir to start a new run."
         )
+    _check_same_settings(path, saved.get("settings"), state.settings)
     load_model_state(state.model, saved["model"], str(path))
     state.optimizer.load_state_dict(saved["optimizer"])
     state.scheduler.load_state_dict(saved["scheduler"])
@@ -418,3 +469,34 @@ def _restore(path: Path, state: _TrainingState, epochs: int) -> int:
     if state.device.type == "cuda" and "rng_cuda" in saved:
         torch.cuda.set_rng_state(saved["rng_cuda"], state.device)
     return int(saved["epoch"])
+
+
+def _check_same_settings(path: Path, saved: dict[str, Any] | None, current: dict[str, Any]) -> None:
+    """Resuming with other settings would silently mix two runs: refuse, naming what differs.
+    (Checkpoints written before settings were saved carry none and are not compared.)"""
+    if saved is None:
+        return
+    differ = [
+        key
+        for key in current
+        if key in saved
+        and saved[key] != current[key]
+        # a model outside the course has no configuration: the weights' check speaks for it
+        and not (key in ("model", "teacher") and None in (saved[key], current[key]))
+    ]
+    if not differ:
+        return
+    shown = "; ".join(
+        f"{key}: checkpoint {_short(saved[key])}, now {_short(current[key])}" for key in differ
+    )
+    raise CheckpointError(
+        f"{path} was written by a run with other settings ({shown}). Resuming would mix two runs: "
+        "call fit() with the checkpoint's settings, or give a new checkpoint_dir to start anew."
+    )
+
+
+def _short(value: Any, limit: int = 120) -> str:
+    if isinstance(value, dict) and "args" in value:  # a model configuration: its arguments
+        value = {"name": value.get("name"), **value["args"]}
+    text = repr(value)
+    return text if len(text) <= limit else text[: limit - 3] + "..."

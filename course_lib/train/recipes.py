@@ -19,6 +19,7 @@ from torch import nn
 
 from course_lib.data import AugmentConfig, ImageDataset, ImageSplit, make_loaders, subset
 from course_lib.models import create_model
+from course_lib.models.state_dict import model_config
 from course_lib.train.engine import History, fit
 
 
@@ -41,9 +42,11 @@ class Recipe:
     grad_clip: float | None = 1.0
     model_overrides: dict[str, Any] = field(default_factory=dict)
 
-    def fingerprint(self) -> str:
-        """A short hash of the recipe: checkpoints of different recipes never mix."""
-        text = json.dumps(asdict(self), sort_keys=True, default=str)
+    def fingerprint(self, **context: Any) -> str:
+        """A short hash of the recipe and ``context`` (whatever else decides the run: the
+        model's full constructor arguments, the data): checkpoints of different runs never
+        mix."""
+        text = json.dumps({"recipe": asdict(self), **context}, sort_keys=True, default=str)
         return hashlib.sha256(text.encode()).hexdigest()[:10]
 
 
@@ -117,9 +120,13 @@ def train_recipe(
     )
     torch.manual_seed(seed)
     model = create_model(recipe.model, num_classes=data.num_classes, **recipe.model_overrides)
-    folder = Path(checkpoint_root) / (
-        f"{recipe.model}-{data.name}-seed{seed}-{recipe.fingerprint()}"
+    # The folder's hash covers every constructor argument, so that a changed default in the
+    # model catalogue trains anew instead of loading weights of another configuration.
+    fingerprint = recipe.fingerprint(
+        model=model_config(model),
+        data={"name": data.name, "train": len(train_split), "test": len(test_split)},
     )
+    folder = Path(checkpoint_root) / f"{recipe.model}-{data.name}-seed{seed}-{fingerprint}"
     history = fit(
         model,
         train_loader,

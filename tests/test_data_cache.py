@@ -1,0 +1,81 @@
+"""The shapes dataset is cached like CIFAR-10 (best effort), and cache files honour the umask."""
+
+import os
+import stat
+
+import pytest
+import torch
+
+from course_lib.atomic import atomic_write
+from course_lib.data import datasets, load_dataset
+from course_lib.data.cache import cached_tensors
+
+
+def test_cached_tensors_make_once_then_read(tmp_path):
+    calls = []
+
+    def make():
+        calls.append(1)
+        return {"x": torch.arange(6).view(2, 3)}
+
+    path = tmp_path / "cache" / "t.pt"
+    first, how = cached_tensors(path, make)
+    assert how.startswith("made and cached") and path.is_file()
+    second, how = cached_tensors(path, make)
+    assert how.startswith("cached at") and len(calls) == 1
+    assert torch.equal(first["x"], second["x"])
+    path.write_bytes(b"not a tensor file")  # damaged: made again, with a warning
+    with pytest.warns(UserWarning, match="cannot be read"):
+        third, how = cached_tensors(path, make)
+    assert how.startswith("made and cached") and len(calls) == 2
+    assert torch.equal(third["x"], first["x"])
+
+
+@pytest.mark.skipif(os.geteuid() == 0, reason="root writes into read-only folders")
+def test_cached_tensors_on_a_read_only_folder_warn_and_go_on(tmp_path):
+    folder = tmp_path / "ro"
+    folder.mkdir()
+    folder.chmod(0o555)
+    try:
+        with pytest.warns(UserWarning, match="Could not write the cache"):
+            tensors, how = cached_tensors(folder / "t.pt", lambda: {"x": torch.ones(2)})
+    finally:
+        folder.chmod(0o755)
+    assert how == "not cached" and torch.equal(tensors["x"], torch.ones(2))
+
+
+def test_cached_tensors_when_the_write_fails(tmp_path, monkeypatch):
+    import course_lib.data.cache as cache
+
+    def no_space(path, write):
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(cache, "atomic_write", no_space)
+    with pytest.warns(UserWarning, match="No space left on device"):
+        tensors, how = cached_tensors(tmp_path / "t.pt", lambda: {"x": torch.ones(2)})
+    assert how == "not cached"
+
+
+def test_large_shapes_datasets_are_cached_small_ones_are_not(tmp_path, monkeypatch):
+    monkeypatch.setattr(datasets, "SHAPES_CACHE_MIN_IMAGES", 30)
+    small = load_dataset("shapes", root=tmp_path, n_train=10, n_test=10, seed=3)
+    assert not (tmp_path / "cache").exists() and "cached" not in small.source
+    first = load_dataset("shapes", root=tmp_path, n_train=20, n_test=10, seed=3)
+    assert "made and cached" in first.source
+    again = load_dataset("shapes", root=tmp_path, n_train=20, n_test=10, seed=3)
+    assert "cached at" in again.source and "made" not in again.source
+    assert torch.equal(first.train.images, again.train.images)
+    assert torch.equal(first.test.labels, again.test.labels)
+    assert torch.equal(first.train.images[:10], small.train.images)  # the same generator
+
+
+def test_atomic_files_honour_the_umask(tmp_path):
+    old = os.umask(0o022)
+    try:
+        path = atomic_write(tmp_path / "shared.bin", lambda f: f.write(b"x"))
+        assert stat.S_IMODE(path.stat().st_mode) == 0o644  # readable by the group and others
+        os.umask(0o077)
+        path = atomic_write(tmp_path / "private.bin", lambda f: f.write(b"x"))
+        assert stat.S_IMODE(path.stat().st_mode) == 0o600
+    finally:
+        os.umask(old)
