@@ -79,3 +79,44 @@ def test_atomic_files_honour_the_umask(tmp_path):
         assert stat.S_IMODE(path.stat().st_mode) == 0o600
     finally:
         os.umask(old)
+
+
+def test_cifar_cache_goes_to_course_cache_dir(tiny_torchvision_root, tmp_path, monkeypatch):
+    from course_lib.data import cifar10
+
+    root, _ = tiny_torchvision_root
+    monkeypatch.setenv("COURSE_CACHE_DIR", str(tmp_path / "elsewhere"))
+    arrays, how = cifar10.load(root, download=False, verbose=False)
+    assert list((tmp_path / "elsewhere").glob("cifar10-*.npz")) and not (root / "cache").exists()
+    again, how = cifar10.load(root, download=False, verbose=False)
+    assert "cached decode" in how and torch.equal(again.x_train, arrays.x_train)
+
+
+def test_cifar_loads_when_its_cache_cannot_be_written(tiny_torchvision_root, monkeypatch):
+    from course_lib.data import cifar10
+
+    def read_only(path, arrays):
+        raise OSError(30, "Read-only file system")
+
+    root, _ = tiny_torchvision_root
+    monkeypatch.delenv("COURSE_CACHE_DIR", raising=False)
+    monkeypatch.setattr(cifar10, "write_cache", read_only)
+    with pytest.warns(UserWarning, match="Could not write the CIFAR-10 cache.*Read-only"):
+        arrays, how = cifar10.load(root, download=False, verbose=False)
+    assert how.endswith("(not cached)") and arrays.x_train.shape[0] == 20
+
+
+def test_an_unreadable_cache_is_not_called_corrupt(tiny_torchvision_root, monkeypatch):
+    from course_lib.data import cifar10
+
+    root, _ = tiny_torchvision_root
+    monkeypatch.delenv("COURSE_CACHE_DIR", raising=False)
+    first, _ = cifar10.load(root, download=False, verbose=False)  # writes the cache
+
+    def denied(path):
+        raise PermissionError(13, "Permission denied", str(path))
+
+    monkeypatch.setattr(cifar10, "read_cache", denied)
+    with pytest.warns(UserWarning, match="permission denied.*COURSE_CACHE_DIR"):
+        arrays, how = cifar10.load(root, download=False, verbose=False)
+    assert torch.equal(arrays.x_train, first.x_train)

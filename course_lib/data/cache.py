@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import warnings
 from collections.abc import Callable
 from pathlib import Path
@@ -9,6 +10,14 @@ from pathlib import Path
 import torch
 
 from course_lib.atomic import atomic_write
+
+
+def cache_dir(root: str | Path) -> Path:
+    """Where decoded and generated data is cached: ``$COURSE_CACHE_DIR`` when set (for a data
+    folder that is read-only or shared, such as Kaggle's ``/kaggle/input``), else
+    ``<data root>/cache``."""
+    env = os.environ.get("COURSE_CACHE_DIR")
+    return Path(env).expanduser() if env else Path(root) / "cache"
 
 
 def cached_tensors(

@@ -15,6 +15,7 @@ from __future__ import annotations
 import hashlib
 import os
 import pickle
+import warnings
 import zipfile
 from dataclasses import dataclass
 from pathlib import Path
@@ -23,6 +24,7 @@ import numpy as np
 import torch
 
 from course_lib.atomic import atomic_write
+from course_lib.data.cache import cache_dir
 from course_lib.data.errors import CorruptCacheError, DatasetNotFoundError
 
 TORCHVISION_DIR = "cifar-10-batches-py"
@@ -56,13 +58,30 @@ def load(root: Path, *, download: bool = True, verbose: bool = True) -> tuple[Ci
         raise DatasetNotFoundError(_not_found_message(root, download))
     layout, path = found
     fingerprint = _fingerprint(layout, path)
-    cache_file = root / "cache" / f"cifar10-{layout}-{fingerprint}.npz"
+    cache_file = cache_dir(root) / f"cifar10-{layout}-{fingerprint}.npz"
     if cache_file.exists():
-        return read_cache(cache_file), f"{layout} layout at {path} (cached decode)"
+        try:
+            return read_cache(cache_file), f"{layout} layout at {path} (cached decode)"
+        except PermissionError:  # another user's cache: readable to them, not damaged
+            warnings.warn(
+                f"The CIFAR-10 cache {cache_file} cannot be read (permission denied); decoding the "
+                "images instead. Ask its owner to make it readable, or set COURSE_CACHE_DIR to a "
+                "folder of your own.",
+                stacklevel=2,
+            )
     if verbose:
         print(f"Decoding CIFAR-10 from {path} (once; cached to {cache_file}) ...", flush=True)
     arrays = read_torchvision_layout(path) if layout == "torchvision" else read_jpeg_folder(path)
-    write_cache(cache_file, arrays)
+    try:
+        write_cache(cache_file, arrays)
+    except OSError as err:  # a read-only mount, a full disk, another user's folder
+        warnings.warn(
+            f"Could not write the CIFAR-10 cache {cache_file} ({err.strerror or err}); going on "
+            "without it (the next load decodes again). Set COURSE_CACHE_DIR to a writable folder "
+            "to keep it.",
+            stacklevel=2,
+        )
+        return arrays, f"{layout} layout at {path} (not cached)"
     return arrays, f"{layout} layout at {path}"
 
 
@@ -201,6 +220,8 @@ def read_cache(path: Path) -> Cifar10Arrays:
             data = {key: npz[key] for key in _ARRAY_KEYS}
             classes = tuple(str(c) for c in npz["classes"])
             stored = str(npz["sha256"])
+    except PermissionError:
+        raise  # not damage: load() says so and decodes instead
     except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile) as err:
         raise CorruptCacheError(f"The CIFAR-10 cache {path} cannot be read ({err}). {fix}") from err
     if _checksum(data) != stored:
