@@ -155,7 +155,7 @@ def start_notebook(
     seed_everything(seed)
     out = Path(output_dir) if output_dir else default_build_dir() / "metrics" / name
     print(f"Notebook : {name}")
-    print(f"Profile  : {resolved}" + (f" (from {profile!r})" if profile != resolved else ""))
+    print(f"Profile  : {resolved}" + _profile_origin(profile, resolved))
     print(f"Device   : {_describe_device(device)}")
     print(f"Seed     : {seed}" + (" (from COURSE_SEED)" if "COURSE_SEED" in os.environ else ""))
     print(f"Versions : python {platform.python_version()}, torch {torch.__version__}")
@@ -178,6 +178,13 @@ def matches(actual: Any, expected: Any, **tolerances: Any) -> bool:
     except AssertionError:
         return False
     return True
+
+
+def _profile_origin(parameter: str, resolved: str) -> str:
+    """Where the profile that runs came from, for the header."""
+    if os.environ.get("COURSE_PROFILE"):
+        return f" (from COURSE_PROFILE; the notebook's parameter is {parameter!r})"
+    return f" (from {parameter!r})" if parameter != resolved else ""
 
 
 def resolve_seed(seed: int) -> int:

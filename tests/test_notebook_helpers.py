@@ -12,3 +12,16 @@ def test_matches_is_assert_close_as_a_bool():
     assert matches(a, a + 1e-3, atol=1e-2, rtol=0)
     assert not matches(a, a[:1])  # shapes differ
     assert not matches(a, a.double())  # dtypes differ
+
+
+def test_the_header_names_the_profile_that_ran_and_why(monkeypatch, capsys):
+    from course_lib.notebook import start_notebook
+
+    monkeypatch.setenv("COURSE_PROFILE", "smoke")
+    run = start_notebook("xx_header", profile="gpu", dataset=None)
+    header = capsys.readouterr().out
+    assert run.profile == "smoke"
+    assert "Profile  : smoke (from COURSE_PROFILE; the notebook's parameter is 'gpu')" in header
+    monkeypatch.delenv("COURSE_PROFILE")
+    start_notebook("xx_header", profile="cpu", dataset=None)
+    assert "Profile  : cpu\n" in capsys.readouterr().out

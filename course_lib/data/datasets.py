@@ -153,7 +153,13 @@ def load_dataset(
     ``root`` defaults to :func:`default_data_root`.
     """
     key = str(name).strip().lower().replace("-", "").replace("_", "")
+    where = "the root argument" if root is not None else "COURSE_DATA_DIR or the default"
     root = Path(root).expanduser() if root is not None else default_data_root()
+    if root.exists() and not root.is_dir():
+        raise NotADirectoryError(
+            f"The data root {root} ({where}) is a file, not a folder: point it at the folder "
+            "that holds cifar10-jpeg/ or cifar-10-batches-py/ (or where to download them)."
+        )
     if readout_options and key != "readout":
         raise ValueError(
             f"{', '.join(sorted(readout_options))}: options of the 'readout' dataset only, not of "

@@ -114,6 +114,12 @@ def make_loaders(
     augments; the test loader does neither."""
     train = train if train is not None else dataset.train
     test = test if test is not None else dataset.test
+    for name, split in (("training", train), ("test", test)):
+        if len(split) == 0:
+            raise ValueError(
+                f"The {name} split of {dataset.name!r} is empty: check the subset that made it "
+                "(per_class, fraction) and the data folder."
+            )
     mean, std = dataset.mean_std
     common = dict(mean=mean, std=std, num_classes=dataset.num_classes, device=device)
     train_loader = DeviceLoader(

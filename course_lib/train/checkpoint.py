@@ -7,6 +7,9 @@ always either the previous complete checkpoint or the new complete one.
 
 from __future__ import annotations
 
+import errno
+import shutil
+import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -24,8 +27,54 @@ class CheckpointError(RuntimeError):
 
 
 def save_checkpoint(path: str | Path, state: dict[str, Any]) -> Path:
-    """Atomically write ``state`` (tensors, numbers, strings, lists, dicts) to ``path``."""
-    return atomic_write(path, lambda f: torch.save({"format": FORMAT, **state}, f))
+    """Atomically write ``state`` (tensors, numbers, strings, lists, dicts) to ``path``. A full
+    disk raises a :class:`CheckpointError` that says so; the previous file stays intact."""
+    try:
+        return atomic_write(path, lambda f: torch.save({"format": FORMAT, **state}, f))
+    except (OSError, RuntimeError) as err:
+        text = str(err)
+        full = isinstance(err, OSError) and err.errno == errno.ENOSPC
+        # torch reports a full disk as a failed write deep in its zip writer
+        full = full or any(s in text for s in ("No space", "write failed", "inline_container"))
+        if full:
+            free = shutil.disk_usage(Path(path).parent).free
+            raise CheckpointError(
+                f"Could not write {path}: no space left on the disk ({free / 1e6:.0f} MB free; "
+                f"{text.splitlines()[0][:120]}). The previous checkpoint, if any, is intact: free "
+                "some space and resume."
+            ) from err
+        raise
+
+
+def prepare_checkpoint_dir(path: str | Path, model: nn.Module, ema: bool = False) -> None:
+    """Before the first epoch: make sure ``path``'s folder can take checkpoints (it is a folder,
+    writable, with room for two copies, as the atomic write needs) and remove temporary files
+    that a killed save left behind. Raises :class:`CheckpointError` saying what to change."""
+    path = Path(path)
+    folder = path.parent
+    if folder.exists() and not folder.is_dir():
+        raise CheckpointError(f"checkpoint_dir {folder} is a file, not a folder: give a folder.")
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryFile(dir=folder):
+            pass
+    except OSError as err:
+        raise CheckpointError(
+            f"checkpoint_dir {folder} is not writable ({err.strerror or err}): give a folder you "
+            "can write to (a read-only data mount cannot hold checkpoints)."
+        ) from err
+    for orphan in folder.glob(f".{path.name}.*.tmp"):  # from a save that was killed
+        orphan.unlink(missing_ok=True)
+    # weights, Adam's two moments (and an EMA copy), written next to the previous checkpoint
+    weights = sum(t.numel() * t.element_size() for t in model.state_dict().values())
+    needed = 2 * weights * (4 if ema else 3)
+    free = shutil.disk_usage(folder).free
+    if free < needed:
+        raise CheckpointError(
+            f"checkpoint_dir {folder} has {free / 1e6:.0f} MB free; checkpoints of this model need "
+            f"about {needed / 1e6:.0f} MB (two copies during a save). Free some space or choose "
+            "another folder."
+        )
 
 
 def load_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") -> dict[str, Any]:

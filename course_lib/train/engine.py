@@ -28,6 +28,7 @@ from course_lib.train.checkpoint import (
     CheckpointError,
     load_checkpoint,
     load_model_state,
+    prepare_checkpoint_dir,
     save_checkpoint,
 )
 from course_lib.train.losses import ClassificationLoss
@@ -235,10 +236,14 @@ def fit(
     state = _TrainingState(model, optimizer, scheduler, ema, history, device, settings)
     start_epoch = 0
     ckpt_path = Path(checkpoint_dir) / CHECKPOINT_NAME if checkpoint_dir is not None else None
+    if ckpt_path is not None:
+        prepare_checkpoint_dir(ckpt_path, model, ema is not None)
     if resume and ckpt_path is not None and ckpt_path.exists():
         start_epoch = _restore(ckpt_path, state, epochs)
         if verbose:
             print(f"Resumed from {ckpt_path}: {start_epoch}/{epochs} epochs already done.")
+    elif resume and ckpt_path is not None and verbose:
+        print(f"No checkpoint at {ckpt_path} yet: starting from epoch 1.")
     forward = _maybe_compile(model, device, compile)
     nan_every = nan_check_every or (1 if device.type == "cpu" else 25)
     if progress is None:
