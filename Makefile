@@ -12,12 +12,16 @@ REFERENCE ?=
 BACKGROUND ?=
 STAMP := $(VENV)/.installed
 
-.PHONY: setup course test test-fast lint bench reference clean
+.PHONY: setup course test test-fast lint bench reference clean distclean
 
 setup: $(STAMP)
 
 $(STAMP): pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	@$(PY) -c 'import sys; sys.exit(sys.version_info < (3, 10))' || { \
+		echo "$(VENV) was made by Python $$($(PY) -c 'import platform; print(platform.python_version())'), but the course needs 3.10 or newer."; \
+		echo "Remove it (make distclean) and run make setup again, with PYTHON=python3.11 if python3 is older."; \
+		exit 1; }
 	$(PY) -m pip install --upgrade pip
 	$(PY) -m pip install -e ".[dev]"
 	$(PY) -m ipykernel install --sys-prefix --name python3 --display-name "Python 3 (course)"
@@ -45,3 +49,7 @@ reference: setup
 
 clean:
 	rm -rf build
+
+# Also the virtual environment (for one made by the wrong interpreter, or a broken install).
+distclean: clean
+	rm -rf $(VENV)

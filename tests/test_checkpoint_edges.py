@@ -117,3 +117,22 @@ def test_a_data_root_that_is_a_file_is_named(tmp_path, monkeypatch):
     monkeypatch.setenv("COURSE_DATA_DIR", str(afile))
     with pytest.raises(NotADirectoryError, match=r"cifar.tar.gz \(COURSE_DATA_DIR.*is a file"):
         load_dataset("cifar10", download=False)
+
+
+def test_the_download_cannot_hang(tmp_path, monkeypatch):
+    """A silent proxy: every socket operation of the download times out instead of waiting."""
+    import socket
+
+    import torchvision.datasets
+
+    from course_lib.data import cifar10
+
+    seen = []
+
+    def silent_proxy(root, train, download):
+        seen.append(socket.getdefaulttimeout())
+        raise TimeoutError("timed out")
+
+    monkeypatch.setattr(torchvision.datasets, "CIFAR10", silent_proxy)
+    assert cifar10._download(tmp_path, verbose=False) is None
+    assert seen == [cifar10.DOWNLOAD_TIMEOUT_S] and socket.getdefaulttimeout() is None

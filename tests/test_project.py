@@ -5,6 +5,7 @@ import sys
 from pathlib import Path
 
 import nbformat
+import pytest
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -103,3 +104,24 @@ def test_checked_cells_show_no_figures():
             assert "plt.show" not in cell.source and "plots." not in cell.source, (
                 f"{path.name} cell {index}: a checked cell must not draw (nbval runs with Agg)"
             )
+
+
+def test_make_setup_refuses_a_venv_made_by_an_old_python(tmp_path):
+    """A .venv left by a failed first install with the wrong interpreter is named, not reused."""
+    import shutil
+    import subprocess
+
+    if shutil.which("make") is None:
+        pytest.skip("make is not installed")
+    fake = tmp_path / "venv" / "bin" / "python"
+    fake.parent.mkdir(parents=True)
+    fake.write_text('#!/bin/sh\ncase "$2" in *platform*) echo 3.8.10 ;; *) exit 1 ;; esac\n')
+    fake.chmod(0o755)
+    result = subprocess.run(
+        ["make", "-s", "setup", f"VENV={tmp_path / 'venv'}"],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+    )
+    assert result.returncode != 0
+    assert "made by Python 3.8.10" in result.stdout and "make distclean" in result.stdout

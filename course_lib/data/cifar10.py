@@ -112,18 +112,29 @@ def _not_found_message(root: Path, download: bool) -> str:
     )
 
 
+# A proxy that accepts the connection and never answers would hang the download forever: every
+# socket operation of the download gives up after this many seconds.
+DOWNLOAD_TIMEOUT_S = 30.0
+
+
 def _download(root: Path, verbose: bool) -> tuple[str, Path] | None:
+    import socket
+
     from torchvision.datasets import CIFAR10
 
+    previous = socket.getdefaulttimeout()
     try:
         root.mkdir(parents=True, exist_ok=True)
         if verbose:
             print(f"CIFAR-10 not found under {root}; trying torchvision's download ...", flush=True)
+        socket.setdefaulttimeout(DOWNLOAD_TIMEOUT_S)
         CIFAR10(root=str(root), train=True, download=True)
     except Exception as err:  # noqa: BLE001 - any failure means "not available"; we explain below
         if verbose:
             print(f"Download failed: {type(err).__name__}: {err}")
         return None
+    finally:
+        socket.setdefaulttimeout(previous)
     return find_local(root)
 
 
