@@ -8,7 +8,7 @@ from course_lib.data.datasets import (
     default_data_root,
     load_dataset,
 )
-from course_lib.data.errors import CorruptCacheError, DatasetNotFoundError
+from course_lib.data.errors import CorruptCacheError, CorruptDataError, DatasetNotFoundError
 from course_lib.data.loader import DeviceLoader, make_loaders
 from course_lib.data.readout import (
     READOUT_CLASSES,
@@ -27,6 +27,7 @@ __all__ = [
     "AugmentConfig",
     "BatchAugment",
     "CorruptCacheError",
+    "CorruptDataError",
     "DatasetNotFoundError",
     "DeviceLoader",
     "ImageDataset",

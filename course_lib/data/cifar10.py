@@ -25,7 +25,7 @@ import torch
 
 from course_lib.atomic import atomic_write
 from course_lib.data.cache import cache_dir
-from course_lib.data.errors import CorruptCacheError, DatasetNotFoundError
+from course_lib.data.errors import CorruptCacheError, CorruptDataError, DatasetNotFoundError
 
 TORCHVISION_DIR = "cifar-10-batches-py"
 JPEG_DIR = "cifar10-jpeg"
@@ -141,25 +141,57 @@ def _download(root: Path, verbose: bool) -> tuple[str, Path] | None:
 def read_torchvision_layout(folder: Path) -> Cifar10Arrays:
     """Read torchvision's pickled batches from ``folder`` (``cifar-10-batches-py``)."""
 
+    def unpickle(path: Path) -> dict:
+        try:
+            with open(path, "rb") as f:
+                batch = pickle.load(f, encoding="latin1")
+        except (pickle.UnpicklingError, EOFError, ValueError, AttributeError) as err:
+            raise CorruptDataError(
+                f"{path} cannot be read ({type(err).__name__}: {err}): the file is truncated or "
+                f"damaged. Delete {folder} and download it again (or unpack a fresh copy)."
+            ) from err
+        if not isinstance(batch, dict):
+            raise CorruptDataError(f"{path} is not a CIFAR-10 batch (a {type(batch).__name__}).")
+        return batch
+
     def read_batches(names: tuple[str, ...]) -> tuple[torch.Tensor, torch.Tensor]:
         images, labels = [], []
         for name in names:
-            with open(folder / name, "rb") as f:
-                batch = pickle.load(f, encoding="latin1")
-            images.append(np.asarray(batch["data"], dtype=np.uint8).reshape(-1, 3, 32, 32))
-            labels.append(np.asarray(batch.get("labels", batch.get("fine_labels")), np.int64))
+            batch = unpickle(folder / name)
+            data = np.asarray(batch.get("data"), dtype=np.uint8)
+            targets = np.asarray(batch.get("labels", batch.get("fine_labels")), np.int64)
+            if data.ndim != 2 or data.shape[1] != 3 * 32 * 32 or len(targets) != len(data):
+                raise CorruptDataError(
+                    f"{folder / name} holds data of shape {data.shape} and {targets.size} labels; "
+                    "a CIFAR-10 batch holds (N, 3072) bytes (32x32 RGB) and N labels. Replace "
+                    "the file with one from the original archive."
+                )
+            images.append(data.reshape(-1, 3, 32, 32))
+            labels.append(targets)
         return torch.from_numpy(np.concatenate(images)), torch.from_numpy(np.concatenate(labels))
 
-    with open(folder / "batches.meta", "rb") as f:
-        classes = tuple(pickle.load(f, encoding="latin1")["label_names"])
+    classes = tuple(unpickle(folder / "batches.meta")["label_names"])
     x_train, y_train = read_batches(_TRAIN_BATCHES)
     x_test, y_test = read_batches((_TEST_BATCH,))
     return Cifar10Arrays(x_train, y_train, x_test, y_test, classes)
 
 
+IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png")  # compared in lower case: .JPG counts
+
+
 def read_jpeg_folder(folder: Path) -> Cifar10Arrays:
-    """Decode ``folder/{train,test}/<class>/*.jpg`` (classes in sorted order, as ImageFolder)."""
+    """Decode ``folder/{train,test}/<class>/*.jpg`` (classes in sorted order, as ImageFolder;
+    ``.jpeg`` and ``.png`` files too). Both splits must have the same class folders."""
     classes = tuple(sorted(p.name for p in (folder / "train").iterdir() if p.is_dir()))
+    test_classes = tuple(sorted(p.name for p in (folder / "test").iterdir() if p.is_dir()))
+    if test_classes != classes:
+        missing = sorted(set(classes) - set(test_classes))
+        extra = sorted(set(test_classes) - set(classes))
+        raise DatasetNotFoundError(
+            f"The class folders of {folder / 'train'} and {folder / 'test'} differ: the test "
+            f"split lacks {missing or 'none'} and has extra {extra or 'none'}. Both need the "
+            f"same classes ({len(classes)} in train: {', '.join(classes)})."
+        )
     x_train, y_train = decode_split(folder / "train", classes)
     x_test, y_test = decode_split(folder / "test", classes)
     return Cifar10Arrays(x_train, y_train, x_test, y_test, classes)
@@ -171,19 +203,38 @@ def decode_split(split_dir: Path, classes: tuple[str, ...]) -> tuple[torch.Tenso
 
     files: list[Path] = []
     labels: list[int] = []
+    others: list[Path] = []
     for index, name in enumerate(classes):
         folder = split_dir / name
-        class_files = sorted(folder.glob("*.jpg")) if folder.is_dir() else []
+        entries = sorted(p for p in folder.iterdir() if p.is_file()) if folder.is_dir() else []
+        class_files = [p for p in entries if p.suffix.lower() in IMAGE_SUFFIXES]
+        others += [p for p in entries if p.suffix.lower() not in IMAGE_SUFFIXES]
         files += class_files
         labels += [index] * len(class_files)
+    if others:
+        shown = ", ".join(str(p.relative_to(split_dir)) for p in others[:3])
+        warnings.warn(
+            f"{len(others)} files in {split_dir} are not images ({'/'.join(IMAGE_SUFFIXES)}) and "
+            f"were not loaded, e.g. {shown}.",
+            stacklevel=2,
+        )
     if not files:
-        raise DatasetNotFoundError(f"No JPEG files found in {split_dir}/<class>/*.jpg.")
+        raise DatasetNotFoundError(f"No image files found in {split_dir}/<class>/ (*.jpg).")
     images = np.empty((len(files), 32, 32, 3), dtype=np.uint8)
     for i, path in enumerate(files):
-        with Image.open(path) as image:
-            if image.size != (32, 32):
-                raise ValueError(f"{path} is {image.size[0]}x{image.size[1]}, expected 32x32.")
-            images[i] = np.asarray(image.convert("RGB"))
+        try:
+            with Image.open(path) as image:
+                size = image.size
+                pixels = np.asarray(image.convert("RGB"))
+        except (OSError, SyntaxError, ValueError) as err:  # PIL's ways of saying "damaged"
+            raise CorruptDataError(
+                f"{path} cannot be decoded ({type(err).__name__}: {err}): the file is truncated "
+                "or damaged. Replace it from the original archive (or delete it to load without "
+                "it), then load again."
+            ) from err
+        if size != (32, 32):
+            raise CorruptDataError(f"{path} is {size[0]}x{size[1]}, expected 32x32.")
+        images[i] = pixels
     # Stored channels-last by PIL; the course's layout is (N, C, H, W).
     chw = torch.from_numpy(images).permute(0, 3, 1, 2).contiguous()
     return chw, torch.tensor(labels, dtype=torch.int64)

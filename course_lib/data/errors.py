@@ -9,3 +9,8 @@ class DatasetNotFoundError(FileNotFoundError):
 
 class CorruptCacheError(RuntimeError):
     """A cached decoded dataset cannot be read or fails its checksum."""
+
+
+class CorruptDataError(ValueError):
+    """A file of a dataset copy is damaged or not what its layout promises (the message names
+    the file)."""
