@@ -120,3 +120,18 @@ def test_an_unreadable_cache_is_not_called_corrupt(tiny_torchvision_root, monkey
     with pytest.warns(UserWarning, match="permission denied.*COURSE_CACHE_DIR"):
         arrays, how = cifar10.load(root, download=False, verbose=False)
     assert torch.equal(arrays.x_train, first.x_train)
+
+
+def test_a_read_only_data_root_caches_in_the_user_folder(tmp_path, monkeypatch):
+    from course_lib.data import cache
+
+    monkeypatch.delenv("COURSE_CACHE_DIR", raising=False)
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg"))
+    writable = tmp_path / "data"
+    assert cache.cache_file(writable, "a.npz") == writable / "cache" / "a.npz"
+    monkeypatch.setattr(cache.os, "access", lambda path, mode: False)  # as on a read-only mount
+    assert cache.cache_file(tmp_path / "ro", "a.npz") == tmp_path / "xdg" / "course_lib" / "a.npz"
+    (writable / "cache" / "b.npz").write_bytes(b"x")  # a cache already beside the data is read
+    assert cache.cache_file(writable, "b.npz") == writable / "cache" / "b.npz"
+    monkeypatch.setenv("COURSE_CACHE_DIR", str(tmp_path / "chosen"))
+    assert cache.cache_file(writable, "b.npz") == tmp_path / "chosen" / "b.npz"

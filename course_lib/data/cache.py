@@ -12,12 +12,31 @@ import torch
 from course_lib.atomic import atomic_write
 
 
-def cache_dir(root: str | Path) -> Path:
-    """Where decoded and generated data is cached: ``$COURSE_CACHE_DIR`` when set (for a data
-    folder that is read-only or shared, such as Kaggle's ``/kaggle/input``), else
-    ``<data root>/cache``."""
+def user_cache_dir() -> Path:
+    """``$XDG_CACHE_HOME/course_lib`` (``~/.cache/course_lib`` by default)."""
+    base = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
+    return Path(base) / "course_lib"
+
+
+def cache_file(root: str | Path, name: str) -> Path:
+    """Where the cache file ``name`` of the data under ``root`` lives.
+
+    ``$COURSE_CACHE_DIR/name`` when that variable is set; else ``<root>/cache/name`` when it
+    exists already or that folder is writable; else (a read-only data folder, such as Kaggle's
+    ``/kaggle/input``) the user's cache folder, :func:`user_cache_dir`.
+    """
     env = os.environ.get("COURSE_CACHE_DIR")
-    return Path(env).expanduser() if env else Path(root) / "cache"
+    if env:
+        return Path(env).expanduser() / name
+    beside = Path(root) / "cache" / name
+    if beside.is_file():
+        return beside
+    try:
+        beside.parent.mkdir(parents=True, exist_ok=True)
+        writable = os.access(beside.parent, os.W_OK)
+    except OSError:
+        writable = False
+    return beside if writable else user_cache_dir() / name
 
 
 def cached_tensors(

@@ -24,7 +24,7 @@ import numpy as np
 import torch
 
 from course_lib.atomic import atomic_write
-from course_lib.data.cache import cache_dir
+from course_lib.data.cache import cache_file as cache_location
 from course_lib.data.errors import CorruptCacheError, CorruptDataError, DatasetNotFoundError
 
 TORCHVISION_DIR = "cifar-10-batches-py"
@@ -58,7 +58,7 @@ def load(root: Path, *, download: bool = True, verbose: bool = True) -> tuple[Ci
         raise DatasetNotFoundError(_not_found_message(root, download))
     layout, path = found
     fingerprint = _fingerprint(layout, path)
-    cache_file = cache_dir(root) / f"cifar10-{layout}-{fingerprint}.npz"
+    cache_file = cache_location(root, f"cifar10-{layout}-{fingerprint}.npz")
     if cache_file.exists():
         try:
             return read_cache(cache_file), f"{layout} layout at {path} (cached decode)"

@@ -14,7 +14,7 @@ from pathlib import Path
 import torch
 
 from course_lib.data import cifar10
-from course_lib.data.cache import cache_dir, cached_tensors
+from course_lib.data.cache import cache_file, cached_tensors
 from course_lib.data.errors import DatasetNotFoundError
 from course_lib.data.shapes import SHAPES_CLASSES, make_shapes, shapes_version
 
@@ -227,7 +227,7 @@ def _load_shapes(
     source = f"generated (seed {seed}, {n_train} train / {n_test} test)"
     if root is not None and n_train + n_test >= SHAPES_CACHE_MIN_IMAGES:
         name = f"shapes-{shapes_version()}-seed{seed}-{n_train}-{n_test}.pt"
-        arrays, how = cached_tensors(cache_dir(root) / name, generate)
+        arrays, how = cached_tensors(cache_file(root, name), generate)
         source += f", {how}"
     else:
         arrays = generate()
