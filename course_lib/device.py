@@ -93,6 +93,15 @@ def autocast_dtype(device: torch.device | str) -> torch.dtype | None:
     return None
 
 
+def describe_precision(device: torch.device | str) -> str:
+    """One line for a notebook's header: the precision training uses on ``device`` and why."""
+    dtype = autocast_dtype(device)
+    if dtype is None:
+        why = "no mixed precision on the CPU" if torch.device(device).type == "cpu" else "default"
+        return f"fp32 ({why})"
+    return f"{str(dtype).removeprefix('torch.')} autocast ({torch.device(device).type})"
+
+
 def should_compile(device: torch.device | str) -> bool:
     """Whether ``torch.compile`` is worth it by default: on CUDA only (``COURSE_COMPILE=0/1``
     overrides). On the CPU the compile time outweighs the gain for the course's short runs."""

@@ -28,7 +28,7 @@ import torch
 
 from course_lib.claims import Claim, claims_table, make_claim
 from course_lib.data import ImageDataset, load_dataset
-from course_lib.device import get_device, resolve_profile, seed_everything
+from course_lib.device import describe_precision, get_device, resolve_profile, seed_everything
 
 
 def default_build_dir() -> Path:
@@ -157,6 +157,7 @@ def start_notebook(
     print(f"Notebook : {name}")
     print(f"Profile  : {resolved}" + _profile_origin(profile, resolved))
     print(f"Device   : {_describe_device(device)}")
+    print(f"Precision: {describe_precision(device)}")
     print(f"Seed     : {seed}" + (" (from COURSE_SEED)" if "COURSE_SEED" in os.environ else ""))
     print(f"Versions : python {platform.python_version()}, torch {torch.__version__}")
     data = None

@@ -25,3 +25,11 @@ def test_the_header_names_the_profile_that_ran_and_why(monkeypatch, capsys):
     monkeypatch.delenv("COURSE_PROFILE")
     start_notebook("xx_header", profile="cpu", dataset=None)
     assert "Profile  : cpu\n" in capsys.readouterr().out
+
+
+def test_the_header_says_the_precision(monkeypatch, capsys):
+    from course_lib.notebook import start_notebook
+
+    monkeypatch.setenv("COURSE_DEVICE", "cpu")
+    start_notebook("xx_header", profile="smoke", dataset=None)
+    assert "Precision: fp32 (no mixed precision on the CPU)" in capsys.readouterr().out
