@@ -230,6 +230,7 @@ def fit(
         "model": model_config(model),
         "epochs": epochs,
         "steps_per_epoch": steps_per_epoch,
+        "batch_size": getattr(train_loader, "batch_size", None),
         "lr": lr,
         "weight_decay": weight_decay,
         "betas": list(betas),
