@@ -1,4 +1,4 @@
-# ViT from Scratch: make setup | course | test | test-fast | lint | bench | reference
+# ViT from Scratch: make setup | course | test | test-fast | lint | bench | gpu-check | reference
 # Everything runs inside .venv (created on first use). Variables: PYTHON (the interpreter that
 # creates the venv), PROFILE (auto|smoke|cpu|gpu) and DATASET (auto|cifar10|shapes) for `course`,
 # REFERENCE (which reference models; default all) and BACKGROUND=1 (train detached) for `reference`.
@@ -12,7 +12,7 @@ REFERENCE ?=
 BACKGROUND ?=
 STAMP := $(VENV)/.installed
 
-.PHONY: setup course test test-fast lint bench reference clean distclean
+.PHONY: setup course test test-fast lint bench gpu-check reference clean distclean
 
 setup: $(STAMP)
 
@@ -43,6 +43,13 @@ lint: setup
 
 bench: setup
 	$(PY) -m course_lib.bench --out build/bench.json
+
+# On a bare GPU machine (torch, torchvision and timm installed, no venv, no network): the system
+# Python runs the check from this folder. DATA: the CIFAR-10 folder or its .tar.gz.
+GPU_PYTHON ?= python3
+DATA ?= $(firstword $(wildcard data/cifar10-jpeg.tar.gz ../shared/datasets/cifar10-jpeg.tar.gz) data)
+gpu-check:
+	$(GPU_PYTHON) -m course_lib.gpu_check --data $(DATA) --out build/gpu-check
 
 reference: setup
 	$(PY) -m course_lib.reference $(if $(BACKGROUND),--background) $(REFERENCE)

@@ -31,10 +31,10 @@ import torch
 import torch.nn.functional as F
 
 from course_lib.data import AugmentConfig, DeviceLoader, cifar10, default_data_root, make_shapes
-from course_lib.device import get_device, seed_everything, should_compile
+from course_lib.device import describe_precision, get_device, seed_everything, should_compile
 from course_lib.measure import (
-    bf16_peak_tflops,
     forward_flops,
+    peak_tflops,
     synchronize,
     train_images_per_s,
 )
@@ -179,19 +179,20 @@ def bench_models(smoke: bool, device: torch.device) -> dict[str, Any]:
     """Every course transformer against timm's same configuration with the same weights:
     training images/s (bf16 autocast and ``torch.compile`` on CUDA; ``COURSE_COMPILE=1`` compiles
     on the CPU too), forward FLOPs per image and, on CUDA, the model FLOP utilisation (MFU:
-    achieved training FLOP/s over the bf16 peak, counting a training step as 3 forward passes)."""
+    achieved training FLOP/s over the peak of the precision used, counting a training step as 3
+    forward passes)."""
     cuda = device.type == "cuda"
     size = "nano" if smoke else ("tiny" if cuda else "mini")
     batch, steps = (32, 2) if smoke else ((512, 50) if cuda else (128, 5))
     compile_models = should_compile(device) and not smoke
-    peak = bf16_peak_tflops(device)
+    peak = peak_tflops(device)
     result: dict[str, Any] = {
         "size": size,
         "batch_size": batch,
         "steps": steps,
-        "amp_bf16": cuda,
+        "precision": describe_precision(device) if cuda else "fp32",
         "compiled": compile_models,
-        "bf16_peak_tflops": peak,
+        "peak_tflops": peak,
     }
     for family in TRANSFORMER_FAMILIES:
         models = _pair(family, size, device)

@@ -81,25 +81,52 @@ def seed_everything(seed: int) -> None:
         torch.cuda.manual_seed_all(seed)
 
 
-def autocast_dtype(device: torch.device | str) -> torch.dtype | None:
-    """The mixed-precision dtype the course uses on ``device``: bf16 on CUDA, none elsewhere.
+AMP_VALUES = {"bf16": torch.bfloat16, "fp16": torch.float16, "off": None}
 
-    On the CPU bf16 autocast is slower than fp32 on most laptops, and the course's equivalence
-    checks need fp32, so it is off by default.
+
+def precision_choice(device: torch.device | str) -> tuple[torch.dtype | None, str]:
+    """The mixed-precision dtype training uses on ``device`` (``None``: fp32) and why.
+
+    ========================  =====================================================
+    CUDA, capability >= 8.0   bf16 autocast (bf16 tensor cores: A100, L4, H100, ...)
+    CUDA, capability 7.x      fp16 autocast with a gradient scaler (T4, V100)
+    CUDA, capability < 7.0    fp32 (P100 and older: no tensor cores)
+    MPS and CPU               fp32 (the course's equivalence checks need fp32)
+    ========================  =====================================================
+
+    ``COURSE_AMP=bf16|fp16|off`` overrides the choice. ``torch.cuda.is_bf16_supported()`` is
+    not used: it is true on pre-Ampere cards too, where bf16 only runs emulated, slowly.
     """
+    env = os.environ.get("COURSE_AMP", "").strip().lower()
+    if env:
+        if env not in AMP_VALUES:
+            raise ValueError(
+                f"COURSE_AMP is {os.environ['COURSE_AMP']!r}; use bf16, fp16 or off, or unset it "
+                "to choose by the device."
+            )
+        return AMP_VALUES[env], "from COURSE_AMP"
     device = torch.device(device)
-    if device.type == "cuda" and torch.cuda.is_bf16_supported():
-        return torch.bfloat16
-    return None
+    if device.type != "cuda":
+        return None, f"no mixed precision on the {device.type.upper()}"
+    major, minor = torch.cuda.get_device_capability(device)
+    capability = f"compute capability {major}.{minor}"
+    if major >= 8:
+        return torch.bfloat16, f"{capability}: bf16 tensor cores"
+    if major == 7:
+        return torch.float16, f"{capability}: fp16 tensor cores, with a gradient scaler"
+    return None, f"{capability}: no tensor cores for mixed precision"
+
+
+def autocast_dtype(device: torch.device | str) -> torch.dtype | None:
+    """The mixed-precision dtype the course uses on ``device`` (see :func:`precision_choice`)."""
+    return precision_choice(device)[0]
 
 
 def describe_precision(device: torch.device | str) -> str:
     """One line for a notebook's header: the precision training uses on ``device`` and why."""
-    dtype = autocast_dtype(device)
-    if dtype is None:
-        why = "no mixed precision on the CPU" if torch.device(device).type == "cpu" else "default"
-        return f"fp32 ({why})"
-    return f"{str(dtype).removeprefix('torch.')} autocast ({torch.device(device).type})"
+    dtype, why = precision_choice(device)
+    name = "fp32" if dtype is None else {torch.bfloat16: "bf16", torch.float16: "fp16"}[dtype]
+    return f"{name} ({why})" if dtype is None else f"{name} autocast ({why})"
 
 
 def should_compile(device: torch.device | str) -> bool:
@@ -114,7 +141,9 @@ def should_compile(device: torch.device | str) -> bool:
                 "default (on for CUDA only)."
             )
         return COMPILE_VALUES[value]
-    return torch.device(device).type == "cuda"
+    device = torch.device(device)
+    # Triton, which torch.compile generates GPU kernels with, needs compute capability 7.0.
+    return device.type == "cuda" and torch.cuda.get_device_capability(device)[0] >= 7
 
 
 def resolve_profile(profile: str, device: torch.device | str | None = None) -> str:

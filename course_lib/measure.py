@@ -17,6 +17,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from course_lib.device import autocast_dtype
+
 
 @contextlib.contextmanager
 def eval_mode(model: nn.Module) -> Iterator[nn.Module]:
@@ -142,22 +144,26 @@ def train_images_per_s(
     num_classes: int = 10,
 ) -> float:
     """Training steps (forward, cross-entropy, backward, AdamW step) on random batches of the
-    model's image size, after two warm-up steps: images per second. ``amp``: bf16 autocast.
-    The model is left in train mode with changed weights: give it a copy you do not need."""
+    model's image size, after two warm-up steps: images per second. ``amp``: mixed precision as
+    training uses it on this device (:func:`course_lib.device.autocast_dtype`; bf16 where the
+    device has no choice), fp16 with its gradient scaler. The model is left in train mode with
+    changed weights: give it a copy you do not need."""
     device = _device(model, device)
     model.train()
     optimizer = torch.optim.AdamW(model.parameters(), lr=1e-4)
     x = _images(model, batch, device)
     y = torch.randint(0, num_classes, (batch,), generator=torch.Generator().manual_seed(1))
     y = y.to(device)
-    dtype = torch.bfloat16 if amp else None
+    dtype = (autocast_dtype(device) or torch.bfloat16) if amp else None
+    scaler = torch.amp.GradScaler(device.type, enabled=dtype == torch.float16)
 
     def step() -> None:
         with torch.autocast(device.type, dtype=dtype, enabled=amp):
             loss = _loss(model(x), y)
         optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        optimizer.step()
+        scaler.scale(loss).backward()
+        scaler.step(optimizer)
+        scaler.update()
 
     for _ in range(2):
         step()
@@ -169,18 +175,35 @@ def train_images_per_s(
     return batch * steps / (time.perf_counter() - start)
 
 
-# Dense bf16 tensor-core peaks in TFLOP/s (vendor data sheets; SXM parts). COURSE_PEAK_TFLOPS
-# overrides, e.g. for a GPU missing here.
-BF16_PEAK_TFLOPS = {"H200": 989.0, "H100": 989.0, "A100": 312.0, "L4": 121.0, "A10": 125.0}
+# Dense tensor-core peaks in TFLOP/s by precision (vendor data sheets; SXM parts where there are
+# several; matched by name in this order, so "A100" before "A10"). COURSE_PEAK_TFLOPS overrides,
+# e.g. for a GPU missing here.
+PEAK_TFLOPS: dict[str, dict[torch.dtype, float]] = {
+    "H200": {torch.bfloat16: 989.0, torch.float16: 989.0},
+    "H100": {torch.bfloat16: 989.0, torch.float16: 989.0},
+    "A100": {torch.bfloat16: 312.0, torch.float16: 312.0},
+    "L4": {torch.bfloat16: 121.0, torch.float16: 121.0},
+    "A10": {torch.bfloat16: 125.0, torch.float16: 125.0},
+    "V100": {torch.float16: 125.0},
+    "T4": {torch.float16: 65.0},
+}
 
 
-def bf16_peak_tflops(device: torch.device | str) -> float | None:
-    """The device's dense bf16 peak in TFLOP/s, or ``None`` when unknown (and on the CPU)."""
+def peak_tflops(device: torch.device | str, dtype: torch.dtype | None = None) -> float | None:
+    """The device's dense tensor-core peak in TFLOP/s for ``dtype`` (default: the precision
+    training uses there), or ``None`` when unknown, on the CPU, or for fp32."""
     env = os.environ.get("COURSE_PEAK_TFLOPS")
     if env:
         return float(env)
     device = torch.device(device)
     if device.type != "cuda":
         return None
+    dtype = dtype if dtype is not None else autocast_dtype(device)
     name = torch.cuda.get_device_name(device)
-    return next((peak for key, peak in BF16_PEAK_TFLOPS.items() if key in name), None)
+    peaks = next((p for key, p in PEAK_TFLOPS.items() if key in name), {})
+    return peaks.get(dtype) if dtype is not None else None
+
+
+def bf16_peak_tflops(device: torch.device | str) -> float | None:
+    """The device's dense bf16 peak in TFLOP/s, or ``None`` when unknown (and on the CPU)."""
+    return peak_tflops(device, torch.bfloat16)

@@ -20,6 +20,7 @@ CLASSES = ("airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "hors
 def _clean_course_env(monkeypatch):
     monkeypatch.delenv("COURSE_DEVICE", raising=False)
     monkeypatch.delenv("COURSE_COMPILE", raising=False)
+    monkeypatch.delenv("COURSE_AMP", raising=False)
 
 
 @pytest.fixture(scope="session")

@@ -88,6 +88,7 @@ def test_committed_notebooks_are_executed_and_say_how():
         assert all(c.execution_count is not None for c in code), f"{path.name} is not executed"
         header = "".join(o.get("text", "") for o in code[1].outputs)
         assert "Profile  :" in header and "Device   :" in header, path.name
+        assert "Precision:" in header, path.name
         assert "Finished" in "".join(o.get("text", "") for o in code[-1].outputs), path.name
 
 

@@ -105,3 +105,26 @@ def test_a_changed_default_trains_anew(tmp_path, monkeypatch):
     second = train_recipe(recipe, data, device="cpu", checkpoint_root=tmp_path, verbose=False)
     assert second.checkpoint_dir != first.checkpoint_dir
     assert second.model.init_args["drop_path_rate"] == 0.1
+
+
+def test_resume_with_another_batch_size_is_refused(tmp_path):
+    x, y = make_shapes(64, seed=0)
+
+    def loader(batch_size):
+        return DeviceLoader(
+            x,
+            y,
+            batch_size=batch_size,
+            mean=MEAN,
+            std=STD,
+            num_classes=10,
+            shuffle=True,
+            drop_last=True,
+            seed=0,
+        )
+
+    quiet_fit(create_model("resnet_cifar_tiny"), loader(16), checkpoint_dir=tmp_path)
+    with pytest.raises(CheckpointError, match="batch_size: checkpoint 16, now 32"):
+        quiet_fit(
+            create_model("resnet_cifar_tiny"), loader(32), checkpoint_dir=tmp_path, resume=True
+        )

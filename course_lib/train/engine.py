@@ -72,11 +72,20 @@ def merge_logits(outputs: torch.Tensor | Sequence[torch.Tensor]) -> torch.Tensor
     return outputs
 
 
-def _autocast(device: torch.device, amp: bool | None) -> contextlib.AbstractContextManager:
+def _amp_dtype(device: torch.device, amp: bool | None) -> torch.dtype | None:
+    """The autocast dtype of this run: the device's choice (``amp=None``), none (``False``), or
+    the device's choice with bf16 where it has none (``True``)."""
     dtype = autocast_dtype(device)
     if amp is False or (amp is None and dtype is None):
+        return None
+    return dtype or torch.bfloat16
+
+
+def _autocast(device: torch.device, amp: bool | None) -> contextlib.AbstractContextManager:
+    dtype = _amp_dtype(device, amp)
+    if dtype is None:
         return contextlib.nullcontext()
-    return torch.autocast(device.type, dtype=dtype or torch.bfloat16)
+    return torch.autocast(device.type, dtype=dtype)
 
 
 @torch.no_grad()
@@ -221,6 +230,7 @@ def fit(
         "model": model_config(model),
         "epochs": epochs,
         "steps_per_epoch": steps_per_epoch,
+        "batch_size": getattr(train_loader, "batch_size", None),
         "lr": lr,
         "weight_decay": weight_decay,
         "betas": list(betas),
@@ -233,7 +243,9 @@ def fit(
         "ema_decay": ema_decay,
         "seed": seed,
     }
-    state = _TrainingState(model, optimizer, scheduler, ema, history, device, settings)
+    # fp16 gradients underflow without loss scaling; with bf16 or fp32 the scaler is a no-op.
+    scaler = torch.amp.GradScaler(device.type, enabled=_amp_dtype(device, amp) == torch.float16)
+    state = _TrainingState(model, optimizer, scheduler, ema, history, device, settings, scaler)
     start_epoch = 0
     ckpt_path = Path(checkpoint_dir) / CHECKPOINT_NAME if checkpoint_dir is not None else None
     if ckpt_path is not None:
@@ -280,10 +292,12 @@ def fit(
                     outputs, loss = loss_of(x, y)
                 guard.check(loss, step)  # raises before a NaN/inf loss reaches the weights
                 optimizer.zero_grad(set_to_none=True)
-                loss.backward()
+                scaler.scale(loss).backward()
                 if grad_clip is not None:
+                    scaler.unscale_(optimizer)  # clip the true gradients, not the scaled ones
                     nn.utils.clip_grad_norm_(model.parameters(), grad_clip)
-                optimizer.step()
+                scaler.step(optimizer)
+                scaler.update()
                 scheduler.step()
                 # Bookkeeping, outside the step.
                 if ema is not None:
@@ -429,6 +443,7 @@ class _TrainingState:
     history: History
     device: torch.device
     settings: dict[str, Any]
+    scaler: torch.amp.GradScaler
 
 
 def _save(path: Path, state: _TrainingState, done: int, epochs: int) -> None:
@@ -443,6 +458,7 @@ def _save(path: Path, state: _TrainingState, done: int, epochs: int) -> None:
         "rng_cpu": torch.get_rng_state(),
         "model_config": state.settings["model"],
         "settings": state.settings,
+        "scaler": state.scaler.state_dict() if state.scaler.is_enabled() else None,
     }
     if state.device.type == "cuda":
         payload["rng_cuda"] = torch.cuda.get_rng_state(state.device)
@@ -469,6 +485,8 @@ def _restore(path: Path, state: _TrainingState, epochs: int) -> int:
         if saved.get("ema") is None:
             raise CheckpointError(f"{path} has no EMA weights but ema_decay was given.")
         state.ema.module.load_state_dict(saved["ema"])
+    if state.scaler.is_enabled() and saved.get("scaler"):
+        state.scaler.load_state_dict(saved["scaler"])  # the loss scale it had reached
     state.history.records.extend(saved["history"])
     torch.set_rng_state(saved["rng_cpu"])
     if state.device.type == "cuda" and "rng_cuda" in saved:
