@@ -81,8 +81,8 @@ def _amp_dtype(device: torch.device, amp: bool | None) -> torch.dtype | None:
     return dtype or torch.bfloat16
 
 
-def _autocast(device: torch.device, amp: bool | None) -> contextlib.AbstractContextManager:
-    dtype = _amp_dtype(device, amp)
+def _autocast(device: torch.device, dtype: torch.dtype | None) -> contextlib.AbstractContextManager:
+    """Autocast to ``dtype`` (resolved once per call of fit/evaluate by :func:`_amp_dtype`)."""
     if dtype is None:
         return contextlib.nullcontext()
     return torch.autocast(device.type, dtype=dtype)
@@ -97,10 +97,11 @@ def predict(
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """Logits ``(N, K)`` (float32, CPU) and labels ``(N,)`` over ``loader`` in eval mode."""
     device = torch.device(device) if device is not None else next(model.parameters()).device
+    dtype = _amp_dtype(device, amp)
     logits, labels = [], []
     with eval_mode(model):
         for x, y in loader:
-            with _autocast(device, amp):
+            with _autocast(device, dtype):
                 out = merge_logits(model(x.to(device, non_blocking=True)))
             logits.append(out.float().cpu())
             labels.append(y.cpu())
@@ -134,13 +135,14 @@ def evaluate(
 ) -> dict[str, float]:
     """Mean cross-entropy ``loss`` and top-1 ``acc`` (in [0, 1]) of ``model`` over ``loader``."""
     device = torch.device(device) if device is not None else next(model.parameters()).device
+    dtype = _amp_dtype(device, amp)
     loss_sum = torch.zeros((), device=device, dtype=torch.float64)
     correct = torch.zeros((), device=device, dtype=torch.int64)
     seen = 0
     with eval_mode(model):
         for x, y in loader:
             x, y = x.to(device, non_blocking=True), y.to(device, non_blocking=True)
-            with _autocast(device, amp):
+            with _autocast(device, dtype):
                 logits = merge_logits(model(x)).float()
             loss_sum += F.cross_entropy(logits, y, reduction="sum").double()
             correct += (logits.argmax(dim=-1) == y).sum()
@@ -244,7 +246,8 @@ def fit(
         "seed": seed,
     }
     # fp16 gradients underflow without loss scaling; with bf16 or fp32 the scaler is a no-op.
-    scaler = torch.amp.GradScaler(device.type, enabled=_amp_dtype(device, amp) == torch.float16)
+    amp_dtype = _amp_dtype(device, amp)
+    scaler = torch.amp.GradScaler(device.type, enabled=amp_dtype == torch.float16)
     state = _TrainingState(model, optimizer, scheduler, ema, history, device, settings, scaler)
     start_epoch = 0
     ckpt_path = Path(checkpoint_dir) / CHECKPOINT_NAME if checkpoint_dir is not None else None
@@ -288,7 +291,7 @@ def fit(
             for step, (x, y) in enumerate(train_loader):
                 x, y = x.to(device, non_blocking=True), y.to(device, non_blocking=True)
                 # The training step: forward, loss, backward, clip, update, schedule.
-                with _autocast(device, amp):
+                with _autocast(device, amp_dtype):
                     outputs, loss = loss_of(x, y)
                 guard.check(loss, step)  # raises before a NaN/inf loss reaches the weights
                 optimizer.zero_grad(set_to_none=True)
