@@ -36,9 +36,10 @@ from course_lib.measure import (
     forward_flops,
     peak_tflops,
     synchronize,
+    timm_pair,
     train_images_per_s,
 )
-from course_lib.models import create_model, create_timm_twin, find_model
+from course_lib.models import create_model, find_model
 from course_lib.train import create_optimizer, fit
 
 MEAN, STD = (0.49, 0.48, 0.45), (0.25, 0.24, 0.26)
@@ -162,19 +163,6 @@ def bench_loader(smoke: bool, device: torch.device) -> dict[str, Any]:
 TRANSFORMER_FAMILIES = ("vit", "deit", "cait", "convit")
 
 
-def _pair(family: str, size: str, device: torch.device) -> dict[str, torch.nn.Module]:
-    """The course model of ``family`` at ``size`` and its timm twin, with the same weights."""
-    name = find_model(family, size)
-    seed_everything(0)
-    reference = create_timm_twin(name)
-    ours = create_model(name)
-    ours.load_state_dict(reference.state_dict())
-    if family == "deit":  # train both heads, as distillation does
-        reference.set_distilled_training(True)
-        ours.set_distilled_training(True)
-    return {"course": ours.to(device).train(), "timm": reference.to(device).train()}
-
-
 def bench_models(smoke: bool, device: torch.device) -> dict[str, Any]:
     """Every course transformer against timm's same configuration with the same weights:
     training images/s (bf16 autocast and ``torch.compile`` on CUDA; ``COURSE_COMPILE=1`` compiles
@@ -195,7 +183,7 @@ def bench_models(smoke: bool, device: torch.device) -> dict[str, Any]:
         "peak_tflops": peak,
     }
     for family in TRANSFORMER_FAMILIES:
-        models = _pair(family, size, device)
+        models = timm_pair(find_model(family, size), device)
         entry: dict[str, Any] = {"model": find_model(family, size)}
         entry["forward_gflops_per_image"] = forward_flops(models["course"], device) / 1e9
         if compile_models:

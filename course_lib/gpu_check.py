@@ -38,9 +38,9 @@ from typing import Any
 import torch
 
 from course_lib.data import ImageDataset, load_dataset, subset
-from course_lib.device import describe_precision, get_device, seed_everything, should_compile
-from course_lib.measure import forward_flops, peak_tflops, train_images_per_s
-from course_lib.models import create_model, create_timm_twin, find_model
+from course_lib.device import describe_precision, get_device, should_compile
+from course_lib.measure import forward_flops, peak_tflops, timm_pair, train_images_per_s
+from course_lib.models import create_model, find_model
 from course_lib.train import seeded, train_for_images
 from course_lib.train.recipes import VIT_RECIPES, train_recipe
 
@@ -82,17 +82,10 @@ def models_part(clock: Clock, device: torch.device, tiny: bool) -> dict[str, Any
     for family in FAMILIES:
         clock.check()
         name = find_model(family, size)
-        seed_everything(0)
-        reference = create_timm_twin(name)
-        ours = create_model(name)
-        ours.load_state_dict(reference.state_dict())
-        if family == "deit":  # both heads train, as in distillation
-            ours.set_distilled_training(True)
-            reference.set_distilled_training(True)
-        flops = forward_flops(ours.to(device), device)
+        models = timm_pair(name, device)
+        flops = forward_flops(models["course"], device)
         speeds = {}
-        for label, model in (("course", ours), ("timm", reference)):
-            model = model.to(device).train()
+        for label, model in models.items():
             runnable = torch.compile(model) if compiled else model
             speeds[label] = train_images_per_s(runnable, device, batch, steps, amp)
         entry = {

@@ -17,7 +17,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from course_lib.device import autocast_dtype
+from course_lib.device import autocast_dtype, seed_everything
+from course_lib.models import create_model, create_timm_twin
 
 
 @contextlib.contextmanager
@@ -47,6 +48,20 @@ def explicit_attention_path(model: nn.Module) -> Iterator[nn.Module]:
     finally:
         for layer, fused in zip(layers, before):
             layer.fused = fused
+
+
+def timm_pair(name: str, device: torch.device | str) -> dict[str, nn.Module]:
+    """``{"course": model, "timm": twin}``: the course model ``name`` and timm's model of the
+    same configuration with the same weights (seeded), in train mode on ``device``, for speed
+    comparisons. A distilled DeiT trains both heads, as distillation does."""
+    seed_everything(0)
+    reference = create_timm_twin(name)
+    ours = create_model(name)
+    ours.load_state_dict(reference.state_dict())
+    for model in (ours, reference):
+        if hasattr(model, "set_distilled_training"):
+            model.set_distilled_training(True)
+    return {"course": ours.to(device).train(), "timm": reference.to(device).train()}
 
 
 def input_size(model: nn.Module, default: int = 32) -> tuple[int, int]:
