@@ -72,3 +72,29 @@ def test_divergence_raises_or_gives_nan(shapes):
         on_divergence="nan",
     )
     assert run.history is None and math.isnan(run.test_acc) and run.test_correct is None
+
+
+def test_with_an_ema_both_the_last_and_the_averaged_weights_are_scored(shapes):
+    small = subset(shapes.train, per_class=6, seed=0)
+    run = train_for_images(
+        seeded(lambda: create_model("vit_cifar_nano", num_classes=10, patch_size=8), 0),
+        shapes,
+        small,
+        images_seen=600,
+        batch_size=64,
+        device="cpu",
+        ema_decay=0.9,
+        decay_groups=False,
+        min_lr_ratio=1.0,
+    )
+    assert run.ema_test_correct.shape == run.test_correct.shape == (len(shapes.test),)
+    assert run.ema_test_correct.float().mean().item() == pytest.approx(run.ema_test_acc)
+    plain = train_for_images(
+        seeded(lambda: create_model("resnet_cifar_tiny", num_classes=10), 0),
+        shapes,
+        small,
+        images_seen=300,
+        batch_size=64,
+        device="cpu",
+    )
+    assert plain.ema_test_correct is None and math.isnan(plain.ema_test_acc)

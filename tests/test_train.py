@@ -347,3 +347,73 @@ def test_warmup_cosine_rates_are_the_schedules_learning_rates():
     assert len(rates) == 25
     assert rates == pytest.approx(seen)
     assert max(rates) == pytest.approx(0.3)
+
+
+class _RecordedLoss(ClassificationLoss):
+    def __init__(self, label_smoothing):
+        super().__init__(label_smoothing)
+        self.values = []
+
+    def forward(self, outputs, targets):
+        loss = super().forward(outputs, targets)
+        self.values.append(loss.item())
+        return loss
+
+
+def test_fit_is_the_loop_written_out_step_by_step(shapes):
+    """What notebook 03b teaches: fit = AdamW over the decay groups, warmup + cosine set before
+    each step, label-smoothed cross-entropy, clipping, the step; same losses and weights."""
+    x, y = shapes
+    loader = make_loader(x, y, augment=AugmentConfig(crop_padding=4, flip=False))
+    torch.manual_seed(0)
+    start = create_model("vit_cifar_nano", num_classes=10, patch_size=8).state_dict()
+    by_hand, library = (create_model("vit_cifar_nano", num_classes=10, patch_size=8) for _ in "ab")
+    by_hand.load_state_dict(start)
+    library.load_state_dict(start)
+    epochs, lr, warmup = 2, 1e-3, 3
+    rates = warmup_cosine_rates(lr, warmup, epochs * len(loader))
+    optimizer = torch.optim.AdamW(param_groups(by_hand, 0.05), lr=lr)
+    losses = []
+    step = 0
+    for epoch in range(epochs):
+        loader.set_epoch(epoch)
+        for xb, yb in loader:
+            for group in optimizer.param_groups:
+                group["lr"] = rates[step]
+            loss = nn.functional.cross_entropy(by_hand(xb), yb, label_smoothing=0.1)
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            nn.utils.clip_grad_norm_(by_hand.parameters(), 1.0)
+            optimizer.step()
+            losses.append(loss.item())
+            step += 1
+    recorded = _RecordedLoss(0.1)
+    quiet_fit(
+        library,
+        loader,
+        epochs=epochs,
+        lr=lr,
+        warmup_epochs=warmup / len(loader),
+        grad_clip=1.0,
+        criterion=recorded,
+        device="cpu",
+        amp=False,
+        compile=False,
+    )
+    assert len(recorded.values) == len(losses) == epochs * len(loader)
+    torch.testing.assert_close(torch.tensor(losses), torch.tensor(recorded.values))
+    torch.testing.assert_close(by_hand.state_dict(), library.state_dict())
+
+
+def test_decay_groups_off_decays_every_parameter(shapes):
+    model = create_model("vit_cifar_nano", num_classes=10)
+    decay, keep = param_groups(model, 0.05, exempt=False)
+    assert not keep["params"]
+    assert len(decay["params"]) == len(list(model.parameters()))
+    history = quiet_fit(
+        model, make_loader(*shapes), epochs=1, decay_groups=False, ema_decay=0.9
+    )  # six steps: timm's EMA copies the weights at its first two
+    assert history.ema_model is not None
+    assert history.ema_model is not model  # a separate copy: the average, not the last weights
+    ema_weights, weights = history.ema_model.state_dict(), model.state_dict()
+    assert any(not torch.equal(ema_weights[k], weights[k]) for k in weights)

@@ -40,7 +40,8 @@ class BudgetRun:
     """The result of :func:`train_for_images`. ``test_acc`` is ``nan`` when training diverged
     (``history`` is then ``None``). ``test_correct``: whether the model classified each test image
     right, ``(N,)`` bool in the test split's order (``None`` when training diverged), for
-    :func:`course_lib.claims.paired_accuracy_se`."""
+    :func:`course_lib.claims.paired_accuracy_se`. With ``ema_decay`` (a ``fit`` argument) the
+    moving average of the weights is scored too: ``ema_test_acc`` and ``ema_test_correct``."""
 
     model: nn.Module
     history: History | None
@@ -49,6 +50,8 @@ class BudgetRun:
     seconds: float
     test_acc: float
     test_correct: torch.Tensor | None = None
+    ema_test_acc: float = math.nan
+    ema_test_correct: torch.Tensor | None = None
 
 
 def train_for_images(
@@ -125,14 +128,22 @@ def train_for_images(
             raise
         history = None
     seconds = time.perf_counter() - start
-    correct, acc = None, math.nan
-    if history is not None:
-        logits, labels = predict(model, test_loader, device)
-        correct = logits.argmax(dim=1) == labels
-        acc = correct.float().mean().item()
-    return BudgetRun(
-        model, history, epochs, epochs * len(train_loader) * batch, seconds, acc, correct
-    )
+    correct, acc = _score(model if history is not None else None, test_loader, device)
+    ema = history.ema_model if history is not None else None
+    ema_correct, ema_acc = _score(ema, test_loader, device)
+    seen = epochs * len(train_loader) * batch
+    return BudgetRun(model, history, epochs, seen, seconds, acc, correct, ema_acc, ema_correct)
+
+
+def _score(
+    model: nn.Module | None, loader: Any, device: torch.device | str
+) -> tuple[torch.Tensor | None, float]:
+    """``(which test images it got right (N,), accuracy)``; ``(None, nan)`` without a model."""
+    if model is None:
+        return None, math.nan
+    logits, labels = predict(model, loader, device)
+    correct = logits.argmax(dim=1) == labels
+    return correct, correct.float().mean().item()
 
 
 def seeded(build: Callable[[], nn.Module], seed: int) -> nn.Module:

@@ -49,6 +49,8 @@ class History:
     ``images_per_s``, and whatever extra callbacks add. ``history["test_acc"]`` is a column."""
 
     records: list[dict[str, float]] = field(default_factory=list)
+    ema_model: nn.Module | None = None
+    """The exponential moving average of the weights, when ``fit`` kept one (``ema_decay``)."""
 
     def __getitem__(self, key: str) -> list[float]:
         return [r[key] for r in self.records if key in r]
@@ -160,6 +162,7 @@ def fit(
     epochs: int,
     lr: float = 1e-3,
     weight_decay: float = 0.05,
+    decay_groups: bool = True,
     betas: tuple[float, float] = (0.9, 0.999),
     warmup_epochs: float = 1.0,
     min_lr_ratio: float = 0.01,
@@ -185,6 +188,10 @@ def fit(
     ``train_loader`` yields ``(inputs (B, C, H, W), targets)`` with targets ``(B,)`` labels or
     ``(B, K)`` soft targets; a :class:`~course_lib.data.DeviceLoader` is re-seeded per epoch.
 
+    - ``decay_groups``: exempt biases, norms, tokens and position embeddings from the weight
+      decay (:func:`~course_lib.train.param_groups`); ``False`` decays every parameter.
+    - ``lr``: the peak; it warms up linearly for ``warmup_epochs``, then follows a cosine to
+      ``min_lr_ratio`` times itself (``warmup_epochs=0, min_lr_ratio=1``: a constant rate).
     - ``criterion(outputs, targets)``: defaults to cross-entropy with ``label_smoothing``.
     - ``teacher``: a frozen network run under ``no_grad`` on the same (augmented) batch; its logits
       reach ``criterion(outputs, targets, teacher_outputs=...)``, which must set
@@ -220,14 +227,14 @@ def fit(
 
     seed_everything(seed)
     model.to(device)
-    optimizer = create_optimizer(model, lr, weight_decay, betas)
+    optimizer = create_optimizer(model, lr, weight_decay, betas, decay_groups)
     scheduler = warmup_cosine(
         optimizer, round(warmup_epochs * steps_per_epoch), epochs * steps_per_epoch, min_lr_ratio
     )
     ema = _make_ema(model, ema_decay)
     if teacher is not None:
         teacher.to(device).eval().requires_grad_(False)
-    history = History()
+    history = History(ema_model=ema.module if ema is not None else None)
     settings = {  # what decides the run's result, saved with every checkpoint
         "model": model_config(model),
         "epochs": epochs,
@@ -235,6 +242,7 @@ def fit(
         "batch_size": getattr(train_loader, "batch_size", None),
         "lr": lr,
         "weight_decay": weight_decay,
+        "decay_groups": decay_groups,
         "betas": list(betas),
         "warmup_epochs": warmup_epochs,
         "min_lr_ratio": min_lr_ratio,

@@ -23,16 +23,18 @@ def no_decay(name: str, param: nn.Parameter, extra: set[str]) -> bool:
     )
 
 
-def param_groups(model: nn.Module, weight_decay: float) -> list[dict]:
+def param_groups(model: nn.Module, weight_decay: float, exempt: bool = True) -> list[dict]:
     """Two AdamW groups: weights with ``weight_decay``; norms, biases, per-channel scales,
     tokens and position embeddings (and ``model.no_weight_decay()``, timm's convention) without.
+    ``exempt=False`` decays every parameter (the second group is then empty), as a plain
+    ``AdamW(model.parameters())`` does.
     """
     extra = set(model.no_weight_decay()) if hasattr(model, "no_weight_decay") else set()
     decay, keep = [], []
     for name, param in model.named_parameters():
         if not param.requires_grad:
             continue
-        (keep if no_decay(name, param, extra) else decay).append(param)
+        (keep if exempt and no_decay(name, param, extra) else decay).append(param)
     return [
         {"params": decay, "weight_decay": weight_decay},
         {"params": keep, "weight_decay": 0.0},
@@ -44,12 +46,13 @@ def create_optimizer(
     lr: float,
     weight_decay: float = 0.05,
     betas: tuple[float, float] = (0.9, 0.999),
+    decay_groups: bool = True,
 ) -> torch.optim.AdamW:
-    """AdamW over :func:`param_groups`; the fused CUDA kernel when the model is on a GPU."""
+    """AdamW over :func:`param_groups` (``decay_groups=False``: every parameter decayed); the
+    fused CUDA kernel when the model is on a GPU."""
     on_cuda = next(model.parameters()).is_cuda
-    return torch.optim.AdamW(
-        param_groups(model, weight_decay), lr=lr, betas=betas, fused=True if on_cuda else None
-    )
+    groups = param_groups(model, weight_decay, exempt=decay_groups)
+    return torch.optim.AdamW(groups, lr=lr, betas=betas, fused=True if on_cuda else None)
 
 
 def warmup_cosine(
