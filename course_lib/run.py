@@ -31,10 +31,23 @@ class NotebookFailed(RuntimeError):
     """A notebook raised while executing; the message names the notebook and the cell."""
 
 
+def course_notebooks(folder: Path) -> list[Path]:
+    """The numbered notebooks in ``folder`` (``03_vision_transformer.ipynb``,
+    ``03b_training_a_vit.ipynb``, ...) in reading order: 03 before 03b before 04."""
+    return sorted(folder.glob("[0-9][0-9]*_*.ipynb"))
+
+
+def _selects(item: str, stem: str) -> bool:
+    """Whether ``item`` names the notebook ``stem``: its number (``"03"`` is 03, not 03b) or a
+    prefix of its name that contains the whole number (``"03_vision"``, ``"03b_train"``)."""
+    number = stem.split("_")[0]
+    return item == number or (item.startswith(number) and stem.startswith(item))
+
+
 def find_notebooks(selection: list[str], folder: Path) -> list[Path]:
-    """The notebooks in ``folder`` in reading order; ``selection`` holds paths or name prefixes
-    (``"03"``, ``"03_vision"``) and keeps the ones that match."""
-    every = sorted(p for p in folder.glob("[0-9][0-9]_*.ipynb"))
+    """The notebooks in ``folder`` in reading order; ``selection`` holds paths, numbers or name
+    prefixes (``"03"``, ``"03b"``, ``"03_vision"``) and keeps the ones that match."""
+    every = course_notebooks(folder)
     if not selection:
         return every
     chosen: list[Path] = []
@@ -43,7 +56,7 @@ def find_notebooks(selection: list[str], folder: Path) -> list[Path]:
         if path.suffix == ".ipynb" and path.is_file():
             chosen.append(path)
             continue
-        matches = [p for p in every if p.stem.startswith(path.stem)]
+        matches = [p for p in every if _selects(path.stem, p.stem)]
         if not matches:
             names = ", ".join(p.stem for p in every) or "none"
             raise SystemExit(f"No notebook matches {item!r}. Available: {names}.")

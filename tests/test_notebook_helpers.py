@@ -1,5 +1,6 @@
 """Small helpers the notebooks lean on."""
 
+import pytest
 import torch
 
 from course_lib.notebook import matches
@@ -33,3 +34,23 @@ def test_the_header_says_the_precision(monkeypatch, capsys):
     monkeypatch.setenv("COURSE_DEVICE", "cpu")
     start_notebook("xx_header", profile="smoke", dataset=None)
     assert "Precision: fp32 (no mixed precision on the CPU)" in capsys.readouterr().out
+
+
+def test_the_runner_orders_and_selects_lettered_notebooks(tmp_path):
+    from course_lib.run import course_notebooks, find_notebooks
+
+    for name in ("04_inside", "03b_training", "03_vision", "10_how", "notes"):
+        (tmp_path / f"{name}.ipynb").write_text("{}")
+    assert [p.stem for p in course_notebooks(tmp_path)] == [
+        "03_vision",
+        "03b_training",
+        "04_inside",
+        "10_how",
+    ]
+    stems = lambda selection: [p.stem for p in find_notebooks(selection, tmp_path)]  # noqa: E731
+    assert stems(["03"]) == ["03_vision"]
+    assert stems(["03b"]) == ["03b_training"]
+    assert stems(["03_vis", "03b_tr"]) == ["03_vision", "03b_training"]
+    assert stems([]) == ["03_vision", "03b_training", "04_inside", "10_how"]
+    with pytest.raises(SystemExit, match="03b_training"):
+        find_notebooks(["05"], tmp_path)

@@ -9,9 +9,10 @@ import nbformat
 import pytest
 
 from course_lib import run
+from course_lib.run import course_notebooks
 
 REPO = Path(__file__).resolve().parents[1]
-NOTEBOOKS = sorted((REPO / "notebooks").glob("[0-9][0-9]_*.ipynb"))
+NOTEBOOKS = course_notebooks(REPO / "notebooks")
 
 
 @pytest.mark.slow

@@ -7,13 +7,15 @@ from pathlib import Path
 import nbformat
 import pytest
 
+from course_lib.run import course_notebooks
+
 if sys.version_info >= (3, 11):
     import tomllib
 else:  # Python 3.10: the same parser, from the tomli backport (a declared dependency there)
     import tomli as tomllib
 
 REPO = Path(__file__).resolve().parents[1]
-NOTEBOOKS = sorted((REPO / "notebooks").glob("[0-9][0-9]_*.ipynb"))
+NOTEBOOKS = course_notebooks(REPO / "notebooks")
 
 
 def _name(requirement: str) -> str:
@@ -75,7 +77,7 @@ def test_every_notebook_has_one_parameters_cell_with_a_profile():
 
 def test_readme_links_every_notebook_and_every_link_exists():
     readme = (REPO / "README.md").read_text()
-    linked = set(re.findall(r"\]\((notebooks/[0-9]{2}_\w+\.ipynb)\)", readme))
+    linked = set(re.findall(r"\]\((notebooks/[0-9]{2}[a-z]?_\w+\.ipynb)\)", readme))
     present = {f"notebooks/{p.name}" for p in NOTEBOOKS}
     assert linked <= present, f"README links missing notebooks: {sorted(linked - present)}"
     assert present <= linked, f"README does not link: {sorted(present - linked)}"
