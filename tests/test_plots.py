@@ -125,3 +125,38 @@ def test_eigenvalue_histograms_count_shares_on_a_symmetric_log_axis():
     for patch in steps:  # each model's shares sum to 1, whatever its number of eigenvalues
         assert patch.get_data().values.sum() == pytest.approx(1.0)
     plt.close(fig)
+
+
+def test_recipe_ladder_draws_each_rung_with_its_error_bar_and_a_reference_band():
+    rungs = {"plain": [20.0, 22.0, 21.0], "+ cosine": [23.0, 24.0, 25.0]}
+    fig = plots.recipe_ladder(rungs, "acc", references={"ResNet": [30.0, 31.0, 32.0]}, chance=10)
+    ax = fig.axes[0]
+    bars = [c for c in ax.containers if hasattr(c, "has_yerr") and c.has_yerr]
+    assert len(bars) == 2
+    _, caps, _ = bars[1]
+    low, high = sorted(caps[0].get_ydata()[0:1].tolist() + caps[1].get_ydata()[0:1].tolist())
+    assert high - low == pytest.approx(2 * standard_error(rungs["+ cosine"]))
+    assert [t.get_text() for t in ax.get_xticklabels()] == list(rungs)
+    assert any("ResNet" in t.get_text() for t in ax.get_legend().get_texts())
+    plt.close(fig)
+
+
+def test_accuracy_vs_images_draws_a_band_per_curve_and_short_runs_as_points():
+    seen = [1000, 2000, 3000]
+    curves = {"plain": (seen, [[10, 20, 30], [12, 22, 32]]), "aug": (seen, [[8, 18, 35]] * 2)}
+    fig = plots.accuracy_vs_images(curves, {"plain": (500, [15.0, 17.0])}, title="t")
+    ax = fig.axes[0]
+    assert len(ax.get_lines()) >= 2 and len(ax.collections) >= 2  # mean lines and s.e. bands
+    mean_line = ax.get_lines()[0]
+    assert mean_line.get_ydata().tolist() == [11, 21, 31]
+    plt.close(fig)
+
+
+def test_lr_range_and_gradient_groups_draw_on_log_axes():
+    fig = plots.lr_range([1e-5, 1e-4, 1e-3, 1e-2], [2.3, 2.2, 1.9, 9.0], 2e-3, 2.3)
+    assert fig.axes[0].get_xscale() == "log"
+    assert fig.axes[0].get_ylim()[1] <= 2 * 2.3 + 0.2  # the explosion does not flatten the rest
+    plt.close(fig)
+    fig = plots.gradient_groups({"head": 1.0, "norms": 1e-3}, {"head": 2.0, "norms": 4.0})
+    assert [ax.get_xscale() for ax in fig.axes] == ["log", "log"]
+    plt.close(fig)

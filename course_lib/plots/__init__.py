@@ -54,10 +54,17 @@ from course_lib.plots.scaling import (
     patch_tradeoff,
     sample_efficiency,
 )
+from course_lib.plots.training import (
+    accuracy_vs_images,
+    gradient_groups,
+    lr_range,
+    recipe_ladder,
+)
 
 __all__ = [
     "accuracy_bars",
     "accuracy_vs_data",
+    "accuracy_vs_images",
     "accuracy_vs_time",
     "attention_distance",
     "attention_distance_by_model",
@@ -75,6 +82,7 @@ __all__ = [
     "filter_tiles",
     "fourier_spectra",
     "gates_and_nonlocality",
+    "gradient_groups",
     "head_maps",
     "head_mixing",
     "hessian_eigenvalues",
@@ -83,6 +91,7 @@ __all__ = [
     "insertion_depth",
     "landscape_slices",
     "layer_costs",
+    "lr_range",
     "learning_curves",
     "loss_landscapes",
     "mistakes",
@@ -93,6 +102,7 @@ __all__ = [
     "per_class_accuracy",
     "pos_embed_similarity_grid",
     "position_similarity_maps",
+    "recipe_ladder",
     "sample_efficiency",
     "seed_comparison",
     "softmax_saturation",
