@@ -41,19 +41,20 @@ def lr_range(
 
 
 def gradient_groups(
-    grad_norms: Mapping[str, float], weight_norms: Mapping[str, float], title: str = ""
+    grad_norms: Mapping[str, float], sizes: Mapping[str, int], title: str = ""
 ) -> Figure:
     """Two bar charts on log scales, one bar per parameter group: the norm of its gradient, and
-    that norm divided by the norm of its weights (how far one plain SGD step would move it)."""
+    the root mean square of one number's gradient, ``||g|| / sqrt(numel)`` (how far one plain
+    SGD step would move a typical number of the group, per unit of learning rate)."""
     names = list(grad_norms)
     grads = np.array([grad_norms[n] for n in names])
-    ratios = grads / np.maximum(np.array([weight_norms[n] for n in names]), 1e-12)
+    rms = grads / np.sqrt(np.array([sizes[n] for n in names], dtype=float))
     fig, axes = plt.subplots(1, 2, figsize=(10, 0.32 * len(names) + 1.6), sharey=True)
     y = np.arange(len(names))
     axes[0].barh(y, grads, color="C0")
-    axes[0].set_xlabel("gradient norm ||g||")
-    axes[1].barh(y, ratios, color="C1")
-    axes[1].set_xlabel("||g|| / ||w||")
+    axes[0].set_xlabel("gradient norm of the group ||g||")
+    axes[1].barh(y, rms, color="C1")
+    axes[1].set_xlabel("gradient of a typical number ||g|| / sqrt(numel)")
     for ax in axes:
         ax.set_xscale("log")
         ax.grid(axis="x", which="major", alpha=0.3)
