@@ -9,6 +9,7 @@ from collections.abc import Mapping, Sequence
 import matplotlib.pyplot as plt
 import numpy as np
 from matplotlib.figure import Figure
+from matplotlib.ticker import NullFormatter
 
 from course_lib.plots.common import _arm_colours, _mean_and_se
 
@@ -57,6 +58,7 @@ def gradient_groups(
     axes[1].set_xlabel("gradient of a typical number ||g|| / sqrt(numel)")
     for ax in axes:
         ax.set_xscale("log")
+        ax.xaxis.set_minor_formatter(NullFormatter())  # labelled decades only: no overlaps
         ax.grid(axis="x", which="major", alpha=0.3)
     axes[0].set_yticks(y, names, fontsize=8)
     axes[0].invert_yaxis()
@@ -113,7 +115,8 @@ def accuracy_vs_images(
     (images seen at each evaluation, [one accuracy list per seed])``, drawn as the mean over seeds
     with a band of one standard error. ``short_runs[name] = (images seen, [final accuracy per
     seed])``: the end of a separate, shorter run with its own full schedule, drawn as a marker
-    with an error bar in the recipe's colour."""
+    with an error bar in the recipe's colour (markers at the same budget are spread sideways by
+    about 1% of the axis so that none hides another)."""
     names = list(dict.fromkeys([*curves, *(short_runs or {})]))
     colours = _arm_colours(names, colors)
     fig, ax = plt.subplots(figsize=(6.8, 4.0))
@@ -123,10 +126,13 @@ def accuracy_vs_images(
         se = values.std(axis=0, ddof=1) / math.sqrt(len(values)) if len(values) > 1 else 0 * mean
         ax.plot(seen, mean, color=colours[name], lw=1.5, label=f"{name}: one long run")
         ax.fill_between(seen, mean - se, mean + se, color=colours[name], alpha=0.2, lw=0)
-    for name, (seen, finals) in (short_runs or {}).items():
+    short = list((short_runs or {}).items())
+    span = max([float(c[0][-1]) for c in curves.values()] + [float(r[0]) for _, r in short])
+    for i, (name, (seen, finals)) in enumerate(short):
         mean, se, _ = _mean_and_se(finals)
+        offset = 0.012 * span * (i - (len(short) - 1) / 2)
         ax.errorbar(
-            seen,
+            seen + offset,
             mean,
             yerr=se,
             fmt="o",
