@@ -7,6 +7,7 @@ from __future__ import annotations
 import pytest
 import torch
 
+from course_lib.measure import input_size
 from course_lib.models import (
     CIFAR_SIZES,
     create_model,
@@ -38,7 +39,7 @@ def _cases():
 
 
 def _image_size(model: torch.nn.Module) -> int:
-    return model.patch_embed.img_size
+    return input_size(model)[0]
 
 
 @pytest.mark.parametrize(("name", "overrides"), list(_cases()))

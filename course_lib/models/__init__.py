@@ -9,6 +9,7 @@ from course_lib.models.cait import CaiT
 from course_lib.models.cnn import ResNetCifar
 from course_lib.models.convit import ConViT
 from course_lib.models.deit import DistilledVisionTransformer
+from course_lib.models.mixer import MlpMixer
 from course_lib.models.registry import (
     CIFAR,
     CIFAR_SIZES,
@@ -31,6 +32,7 @@ __all__ = [
     "ConViT",
     "ConvPatchEmbed",
     "DistilledVisionTransformer",
+    "MlpMixer",
     "ModelEntry",
     "ResNetCifar",
     "VisionTransformer",

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import difflib
 import fnmatch
+import importlib
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
@@ -154,4 +155,8 @@ def create_timm_twin(name: str, **overrides: Any) -> nn.Module:
     if entry.timm_name is None:
         twins = ", ".join(n for n, e in sorted(_catalogue().items()) if e.timm_name)
         raise KeyError(f"{name!r} has no timm twin. Models with one: {twins}.")
-    return timm.create_model(entry.timm_name, pretrained=False, **{**entry.timm_args, **overrides})
+    arguments = {**entry.timm_args, **overrides}
+    if "." in entry.timm_name:  # a timm class whose registered builders fix the size (Mixer)
+        module_name, _, class_name = entry.timm_name.rpartition(".")
+        return getattr(importlib.import_module(module_name), class_name)(**arguments)
+    return timm.create_model(entry.timm_name, pretrained=False, **arguments)
