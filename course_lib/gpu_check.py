@@ -17,7 +17,7 @@ is, ``<out>/summary.md``, with ``<out>/summary.json`` beside it. The parts, in o
 
 It needs Python with torch, torchvision and timm, and nothing else: no notebook tools and no
 network. ``--data`` takes the unpacked CIFAR-10 folder or the ``.tar.gz`` it came in.
-``--tiny`` runs the same code on the CPU in seconds, on nano models (the test suite runs it).
+``--smoke`` runs the same code on the CPU in seconds, on nano models (the test suite runs it).
 """
 
 from __future__ import annotations
@@ -45,9 +45,9 @@ from course_lib.train import seeded, train_for_images
 from course_lib.train.recipes import VIT_RECIPES, train_recipe
 
 # Seconds each part may take on a GPU (the whole check must stay under 8 minutes, compile and
-# data included), and in --tiny mode.
+# data included), and in --smoke mode.
 CAPS = {"models": 200, "time_to_accuracy": 150, "convit_vs_vit": 60, "profile": 30}
-TINY_CAPS = {"models": 30, "time_to_accuracy": 30, "convit_vs_vit": 30, "profile": 15}
+SMOKE_CAPS = {"models": 30, "time_to_accuracy": 30, "convit_vs_vit": 30, "profile": 15}
 FAMILIES = ("vit", "convit", "cait", "deit")  # in order of value, should the cap cut the list
 
 
@@ -70,12 +70,12 @@ class Clock:
             raise PartTimeout(f"stopped at the {self.cap_s:.0f} s cap")
 
 
-def models_part(clock: Clock, device: torch.device, tiny: bool) -> dict[str, Any]:
+def models_part(clock: Clock, device: torch.device, smoke: bool) -> dict[str, Any]:
     """Course model against its timm twin: training images/s, ratio and MFU per family."""
-    size = "nano" if tiny else "tiny"
-    batch, steps = (16, 2) if tiny else (512, 30)
+    size = "nano" if smoke else "tiny"
+    batch, steps = (16, 2) if smoke else (512, 30)
     amp = device.type == "cuda"
-    compiled = should_compile(device) and not tiny
+    compiled = should_compile(device) and not smoke
     peak = peak_tflops(device)
     result: dict[str, Any] = {"size": size, "batch": batch, "steps": steps, "compiled": compiled}
     result["peak_tflops"] = peak
@@ -102,11 +102,11 @@ def models_part(clock: Clock, device: torch.device, tiny: bool) -> dict[str, Any
 
 
 def time_to_accuracy_part(
-    clock: Clock, device: torch.device, tiny: bool, data: ImageDataset
+    clock: Clock, device: torch.device, smoke: bool, data: ImageDataset
 ) -> dict[str, Any]:
-    """The course ViT with the gpu recipe (smoke recipe in --tiny mode): seconds to 85% and 90%
+    """The course ViT with the gpu recipe (the smoke recipe with --smoke): seconds to 85% and 90%
     test accuracy, or the best accuracy within the cap."""
-    recipe = VIT_RECIPES["smoke" if tiny else "gpu"]
+    recipe = VIT_RECIPES["smoke" if smoke else "gpu"]
     targets = (0.85, 0.90)
     reached: dict[str, float] = {}
     best = 0.0
@@ -131,7 +131,7 @@ def time_to_accuracy_part(
         ).history
     return {
         "model": recipe.model,
-        "recipe": "smoke" if tiny else "gpu",
+        "recipe": "smoke" if smoke else "gpu",
         "epochs_run": len(history),
         "seconds": round(clock.elapsed, 1),
         "seconds_to": reached,
@@ -141,12 +141,12 @@ def time_to_accuracy_part(
 
 
 def convit_vs_vit_part(
-    clock: Clock, device: torch.device, tiny: bool, data: ImageDataset
+    clock: Clock, device: torch.device, smoke: bool, data: ImageDataset
 ) -> dict[str, Any]:
     """ConViT against the same-width ViT on 10% of the training set, two seeds each."""
-    size = "nano" if tiny else "tiny"
-    per_class = 20 if tiny else len(data.train) // data.num_classes // 10
-    seen = 2_000 if tiny else 40 * per_class * data.num_classes
+    size = "nano" if smoke else "tiny"
+    per_class = 20 if smoke else len(data.train) // data.num_classes // 10
+    seen = 2_000 if smoke else 40 * per_class * data.num_classes
     result: dict[str, Any] = {"size": size, "per_class": per_class, "images_seen": seen}
     for family in ("vit", "convit"):
         scores = []
@@ -159,9 +159,9 @@ def convit_vs_vit_part(
                 data,
                 subset(data.train, per_class=per_class, seed=seed),
                 images_seen=seen,
-                batch_size=32 if tiny else 256,
+                batch_size=32 if smoke else 256,
                 device=device,
-                test=subset(data.test, per_class=20, seed=0) if tiny else data.test,
+                test=subset(data.test, per_class=20, seed=0) if smoke else data.test,
                 seed=seed,
                 lr=2e-3,
                 compile=False,
@@ -174,14 +174,14 @@ def convit_vs_vit_part(
     return result
 
 
-def profile_part(clock: Clock, device: torch.device, tiny: bool) -> dict[str, Any]:
+def profile_part(clock: Clock, device: torch.device, smoke: bool) -> dict[str, Any]:
     """20 eager training steps of the course ViT under the profiler: top 10 kernels by self
     time (on the GPU: CUDA kernels; on the CPU: operators)."""
     from torch.profiler import ProfilerActivity, profile
 
-    name = find_model("vit", "nano" if tiny else "tiny")
+    name = find_model("vit", "nano" if smoke else "tiny")
     model = seeded(lambda: create_model(name), 0).to(device).train()
-    batch = 16 if tiny else 512
+    batch = 16 if smoke else 512
     optimizer = torch.optim.AdamW(model.parameters(), lr=1e-4)
     x = torch.randn(batch, 3, 32, 32, generator=torch.Generator().manual_seed(0)).to(device)
     y = torch.randint(0, 10, (batch,), generator=torch.Generator().manual_seed(1)).to(device)
@@ -197,7 +197,7 @@ def profile_part(clock: Clock, device: torch.device, tiny: bool) -> dict[str, An
 
     step()  # warm-up, outside the trace
     with profile(activities=activities) as trace:
-        for _ in range(5 if tiny else 20):
+        for _ in range(5 if smoke else 20):
             clock.check()
             step()
         if cuda:
@@ -213,12 +213,12 @@ def profile_part(clock: Clock, device: torch.device, tiny: bool) -> dict[str, An
         }
         for e in events[:10]
     ]
-    return {"model": name, "batch": batch, "steps": 5 if tiny else 20, "by": key, "top": top}
+    return {"model": name, "batch": batch, "steps": 5 if smoke else 20, "by": key, "top": top}
 
 
-def prepare_data(path: str | None, tiny: bool, workdir: Path) -> ImageDataset:
+def prepare_data(path: str | None, smoke: bool, workdir: Path) -> ImageDataset:
     """CIFAR-10 from ``path`` (an unpacked folder or the ``.tar.gz``), else the default data
-    root; in --tiny mode ``shapes`` when there is no CIFAR-10 at all."""
+    root; in --smoke mode ``shapes`` when there is no CIFAR-10 at all."""
     root = None
     if path:
         source = Path(path).expanduser()
@@ -236,7 +236,7 @@ def prepare_data(path: str | None, tiny: bool, workdir: Path) -> ImageDataset:
     try:
         return load_dataset("cifar10", root=root, download=False, verbose=False)
     except FileNotFoundError:
-        if not tiny:
+        if not smoke:
             raise
         return load_dataset("shapes", n_train=500, n_test=200, seed=0)
 
@@ -267,7 +267,7 @@ def summary_markdown(summary: dict[str, Any]) -> str:
         f"- device: {summary['device_name']} ({summary['device']}), precision "
         f"{summary['precision']}",
         f"- torch {summary['torch']}, python {summary['python']}, total "
-        f"{summary['wall_s']:.0f} s{' (--tiny: CPU smoke run)' if summary['tiny'] else ''}",
+        f"{summary['wall_s']:.0f} s{' (--smoke: CPU smoke run)' if summary['smoke'] else ''}",
         "",
         "| part | figure | value |",
         "|---|---|---|",
@@ -314,15 +314,21 @@ def summary_markdown(summary: dict[str, Any]) -> str:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m course_lib.gpu_check", description=__doc__)
-    parser.add_argument("--tiny", action="store_true", help="the same code on the CPU, seconds")
+    parser.add_argument(
+        "--smoke",
+        "--tiny",
+        dest="smoke",
+        action="store_true",
+        help="the same code on the CPU, in seconds (--tiny is the old name)",
+    )
     parser.add_argument("--data", default=None, help="CIFAR-10 folder or .tar.gz archive")
     parser.add_argument("--out", type=Path, default=Path("build/gpu-check"))
     parser.add_argument(
         "--parts", nargs="*", default=list(CAPS), choices=list(CAPS), help="default: all"
     )
     args = parser.parse_args(argv)
-    device = torch.device("cpu") if args.tiny else get_device()
-    caps = TINY_CAPS if args.tiny else CAPS
+    device = torch.device("cpu") if args.smoke else get_device()
+    caps = SMOKE_CAPS if args.smoke else CAPS
     start = time.perf_counter()
     cuda = device.type == "cuda"
     summary: dict[str, Any] = {
@@ -336,19 +342,19 @@ def main(argv: list[str] | None = None) -> int:
         "precision": describe_precision(device),
         "torch": torch.__version__,
         "python": platform.python_version(),
-        "tiny": args.tiny,
+        "smoke": args.smoke,
         "parts": {},
     }
     with tempfile.TemporaryDirectory() as workdir:
         needs_data = {"time_to_accuracy", "convit_vs_vit"} & set(args.parts)
-        data = prepare_data(args.data, args.tiny, Path(workdir)) if needs_data else None
+        data = prepare_data(args.data, args.smoke, Path(workdir)) if needs_data else None
         summary["data_s"] = round(time.perf_counter() - start, 1)
         summary["dataset"] = data.name if data is not None else None
         works: dict[str, Callable[[Clock], dict[str, Any]]] = {
-            "models": lambda c: models_part(c, device, args.tiny),
-            "time_to_accuracy": lambda c: time_to_accuracy_part(c, device, args.tiny, data),
-            "convit_vs_vit": lambda c: convit_vs_vit_part(c, device, args.tiny, data),
-            "profile": lambda c: profile_part(c, device, args.tiny),
+            "models": lambda c: models_part(c, device, args.smoke),
+            "time_to_accuracy": lambda c: time_to_accuracy_part(c, device, args.smoke, data),
+            "convit_vs_vit": lambda c: convit_vs_vit_part(c, device, args.smoke, data),
+            "profile": lambda c: profile_part(c, device, args.smoke),
         }
         for name in args.parts:
             summary["parts"][name] = run_part(name, caps[name], works[name])

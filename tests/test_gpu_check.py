@@ -1,4 +1,4 @@
-"""The GPU check runs its code path on the CPU (--tiny), writes the summary the GPU run will
+"""The GPU check runs its code path on the CPU (--smoke), writes the summary the GPU run will
 commit, and needs nothing beyond torch, torchvision and timm."""
 
 import json
@@ -14,10 +14,10 @@ from course_lib import gpu_check
 
 
 @pytest.mark.slow
-def test_tiny_gpu_check_writes_the_summary(tmp_path):
-    assert gpu_check.main(["--tiny", "--out", str(tmp_path)]) == 0
+def test_smoke_gpu_check_writes_the_summary(tmp_path):
+    assert gpu_check.main(["--smoke", "--out", str(tmp_path)]) == 0
     summary = json.loads((tmp_path / "summary.json").read_text())
-    assert summary["tiny"] is True and summary["torch"] and summary["date"]
+    assert summary["smoke"] is True and summary["torch"] and summary["date"]
     assert summary["precision"].startswith("fp32")
     parts = summary["parts"]
     assert set(parts) == set(gpu_check.CAPS)
@@ -62,9 +62,9 @@ def test_the_data_can_be_the_tarball(tmp_path):
         for split in ("train", "test"):
             tar.add(source / split, arcname=split)
     work = tmp_path / "work"
-    data = gpu_check.prepare_data(str(archive), tiny=False, workdir=work)
+    data = gpu_check.prepare_data(str(archive), smoke=False, workdir=work)
     assert data.name == "cifar10" and len(data.train) == 4 and data.classes == ("cat", "dog")
-    from_folder = gpu_check.prepare_data(str(source), tiny=False, workdir=work)
+    from_folder = gpu_check.prepare_data(str(source), smoke=False, workdir=work)
     assert len(from_folder.test) == 4
 
 
