@@ -2,6 +2,7 @@
 
 import pytest
 import torch
+import torch.nn.functional as F
 
 from course_lib.analysis.attention import (
     attention_rollout,
@@ -100,3 +101,21 @@ def test_extract_features_reads_the_pooled_vector():
     assert feats.shape == (8, 64) and labels.tolist() == [0, 1, 2, 3] * 2
     resnet_feats, _ = extract_features(create_model("resnet_cifar_tiny"), batches)
     assert resnet_feats.shape == (8, 64)
+
+
+def test_nearest_neighbours_find_planted_duplicates_in_chunks():
+    from course_lib.analysis.embeddings import nearest_neighbours
+
+    torch.manual_seed(0)
+    train = torch.randn(500, 32)
+    test = torch.randn(40, 32)
+    test[[3, 17]] = 2.5 * train[[250, 7]] + 1e-3 * torch.randn(2, 32)  # rescaled near-copies
+    similarity, index = nearest_neighbours(test, train, chunk=16)
+    assert similarity.shape == index.shape == (40,)
+    top2 = similarity.topk(2).indices.sort().values
+    assert top2.tolist() == [3, 17]
+    assert index[3] == 250 and index[17] == 7 and similarity[3] > 0.999
+    everything = (F.normalize(test, dim=1) @ F.normalize(train, dim=1).T).max(dim=1)
+    torch.testing.assert_close(similarity, everything.values)
+    with pytest.raises(ValueError, match="same width"):
+        nearest_neighbours(test, train[:, :8])

@@ -14,6 +14,7 @@ from course_lib.train import (
     load_checkpoint,
     param_groups,
     save_checkpoint,
+    schedule_rates,
     warmup_cosine,
     warmup_cosine_rates,
 )
@@ -417,3 +418,22 @@ def test_decay_groups_off_decays_every_parameter(shapes):
     assert history.ema_model is not model  # a separate copy: the average, not the last weights
     ema_weights, weights = history.ema_model.state_dict(), model.state_dict()
     assert any(not torch.equal(ema_weights[k], weights[k]) for k in weights)
+
+
+def test_a_step_schedule_divides_the_rate_at_its_milestones_after_the_warmup():
+    rates = schedule_rates(1.0, (0.5, 0.75), warmup_steps=2, total_steps=8)
+    assert rates == pytest.approx([0.5, 1.0, 1.0, 1.0, 0.1, 0.1, 0.01, 0.01])
+    early = schedule_rates(1.0, (0.25,), warmup_steps=0, total_steps=8)
+    assert early == pytest.approx([1.0, 1.0] + [0.1] * 6)  # decaying too early
+    assert schedule_rates(1e-3, "cosine", 3, 20) == warmup_cosine_rates(1e-3, 3, 20)
+    for bad in ("linear", (0.75, 0.5), (0.5, 1.0)):
+        with pytest.raises(ValueError, match="schedule|milestones"):
+            schedule_rates(1.0, bad, 0, 8)
+
+
+def test_fit_follows_a_step_schedule(shapes):
+    model = create_model("vit_cifar_nano", num_classes=10, patch_size=8)
+    history = quiet_fit(
+        model, make_loader(*shapes), epochs=4, lr=1e-3, warmup_epochs=0, schedule=(0.5,)
+    )
+    assert history["lr"] == pytest.approx([1e-3, 1e-4, 1e-4, 1e-4])

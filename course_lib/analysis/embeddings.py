@@ -2,7 +2,8 @@
 
 - the principal components of the patch-embedding filters (the ViT paper's figure 7, left),
 - the cosine similarity between position embeddings (figure 7, centre),
-- few-shot linear probes: a closed-form ridge regression on frozen features.
+- few-shot linear probes: a closed-form ridge regression on frozen features,
+- near-duplicates between two sets of images: the nearest neighbour by feature similarity.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from course_lib.models.vit import resample_pos_embed
 __all__ = [
     "extract_features",
     "few_shot_probe",
+    "nearest_neighbours",
     "patch_filter_components",
     "pos_embed_similarity",
     "resample_pos_embed",
@@ -124,3 +126,33 @@ def few_shot_probe(
             acc = ridge_probe(train_x[idx], train_y[idx], test_x, test_y, num_classes, l2)
             results[k].append(acc)
     return results
+
+
+@torch.no_grad()
+def nearest_neighbours(
+    queries: torch.Tensor, references: torch.Tensor, chunk: int = 1024
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """For every query feature, the most similar reference feature by cosine similarity.
+
+    ``queries``: ``(M, D)`` (e.g. the test set's features), ``references``: ``(N, D)`` (the
+    training set's). Returns ``(similarity (M,), index into references (M,))``. Computed in
+    chunks of ``chunk`` queries, so that the ``M x N`` similarity matrix is never held at once
+    (10,000 x 50,000 floats would be 2 GB). Sort by similarity to find near-duplicates.
+    """
+    if queries.ndim != 2 or references.ndim != 2 or queries.shape[1] != references.shape[1]:
+        raise ValueError(
+            f"Expected features (M, D) and (N, D) of the same width, got {tuple(queries.shape)} "
+            f"and {tuple(references.shape)}."
+        )
+    if len(references) == 0:
+        raise ValueError("There are no reference features to compare with.")
+    unit_refs = F.normalize(references.float(), dim=1)
+    best, where = [], []
+    for start in range(0, len(queries), chunk):
+        unit = F.normalize(queries[start : start + chunk].float(), dim=1)
+        similarity, index = (unit @ unit_refs.T).max(dim=1)
+        best.append(similarity)
+        where.append(index)
+    if not best:
+        return torch.empty(0), torch.empty(0, dtype=torch.long)
+    return torch.cat(best), torch.cat(where)

@@ -25,6 +25,8 @@ from course_lib.train.losses import (
 from course_lib.train.optim import (
     create_optimizer,
     param_groups,
+    schedule_factor,
+    schedule_rates,
     warmup_cosine,
     warmup_cosine_rates,
 )
@@ -48,6 +50,8 @@ __all__ = [
     "load_model_state",
     "merge_logits",
     "param_groups",
+    "schedule_factor",
+    "schedule_rates",
     "predict",
     "predict_classes",
     "repeat_to_batches",

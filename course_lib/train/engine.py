@@ -19,6 +19,7 @@ from typing import Any
 import torch
 import torch.nn.functional as F
 from torch import nn
+from torch.optim.lr_scheduler import LambdaLR
 from tqdm import tqdm
 
 from course_lib.device import autocast_dtype, get_device, seed_everything, should_compile
@@ -32,7 +33,7 @@ from course_lib.train.checkpoint import (
     save_checkpoint,
 )
 from course_lib.train.losses import ClassificationLoss
-from course_lib.train.optim import create_optimizer, warmup_cosine
+from course_lib.train.optim import create_optimizer, schedule_factor
 
 Batches = Iterable[tuple[torch.Tensor, torch.Tensor]]
 CHECKPOINT_NAME = "last.pt"
@@ -166,6 +167,7 @@ def fit(
     betas: tuple[float, float] = (0.9, 0.999),
     warmup_epochs: float = 1.0,
     min_lr_ratio: float = 0.01,
+    schedule: str | Sequence[float] = "cosine",
     label_smoothing: float = 0.0,
     grad_clip: float | None = None,
     criterion: Callable[..., torch.Tensor] | None = None,
@@ -192,6 +194,8 @@ def fit(
       decay (:func:`~course_lib.train.param_groups`); ``False`` decays every parameter.
     - ``lr``: the peak; it warms up linearly for ``warmup_epochs``, then follows a cosine to
       ``min_lr_ratio`` times itself (``warmup_epochs=0, min_lr_ratio=1``: a constant rate).
+      ``schedule=(0.5, 0.75)`` replaces the cosine by steps: the rate is divided by 10 at those
+      fractions of the run (:func:`~course_lib.train.schedule_factor`).
     - ``criterion(outputs, targets)``: defaults to cross-entropy with ``label_smoothing``.
     - ``teacher``: a frozen network run under ``no_grad`` on the same (augmented) batch; its logits
       reach ``criterion(outputs, targets, teacher_outputs=...)``, which must set
@@ -228,8 +232,12 @@ def fit(
     seed_everything(seed)
     model.to(device)
     optimizer = create_optimizer(model, lr, weight_decay, betas, decay_groups)
-    scheduler = warmup_cosine(
-        optimizer, round(warmup_epochs * steps_per_epoch), epochs * steps_per_epoch, min_lr_ratio
+    total_steps = epochs * steps_per_epoch
+    scheduler = LambdaLR(
+        optimizer,
+        schedule_factor(
+            schedule, round(warmup_epochs * steps_per_epoch), total_steps, min_lr_ratio
+        ),
     )
     ema = _make_ema(model, ema_decay)
     if teacher is not None:
@@ -246,6 +254,7 @@ def fit(
         "betas": list(betas),
         "warmup_epochs": warmup_epochs,
         "min_lr_ratio": min_lr_ratio,
+        "schedule": schedule if isinstance(schedule, str) else list(schedule),
         "label_smoothing": label_smoothing,
         "grad_clip": grad_clip,
         "criterion": type(criterion).__name__,

@@ -1,9 +1,10 @@
-"""AdamW with the usual transformer parameter groups, and a warmup + cosine learning rate."""
+"""AdamW with the usual transformer parameter groups, and a warmup + cosine learning rate (or a
+warmup + step schedule, as BiT uses)."""
 
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 
 import torch
 from torch import nn
@@ -90,4 +91,57 @@ def warmup_cosine_rates(
     values. Their sum bounds how far Adam can move one parameter in the run: each Adam step
     changes a parameter by about the learning rate at most (Kingma & Ba, 2015, section 2.1)."""
     factor = _warmup_cosine_factor(warmup_steps, total_steps, min_lr_ratio)
+    return [lr * factor(step) for step in range(total_steps)]
+
+
+def _warmup_step_factor(
+    warmup_steps: int, total_steps: int, milestones: Sequence[float], gamma: float
+) -> Callable[[int], float]:
+    if total_steps < 1:
+        raise ValueError(f"total_steps must be >= 1, got {total_steps}.")
+    if not all(0.0 < m < 1.0 for m in milestones) or list(milestones) != sorted(milestones):
+        raise ValueError(
+            f"Step milestones are increasing fractions of the run in (0, 1), got {milestones}."
+        )
+    warmup_steps = max(0, min(warmup_steps, total_steps - 1))
+    steps = [round(m * total_steps) for m in milestones]
+
+    def factor(step: int) -> float:
+        if step < warmup_steps:
+            return (step + 1) / warmup_steps
+        return gamma ** sum(step >= s for s in steps)
+
+    return factor
+
+
+def schedule_factor(
+    schedule: str | Sequence[float],
+    warmup_steps: int,
+    total_steps: int,
+    min_lr_ratio: float = 0.01,
+    gamma: float = 0.1,
+) -> Callable[[int], float]:
+    """The learning rate of each step as a fraction of the peak. ``schedule``: ``"cosine"``
+    (linear warmup, then a cosine to ``min_lr_ratio``), or the fractions of the run at which a
+    step schedule multiplies the rate by ``gamma`` after the warmup: ``(0.5, 0.75)`` divides it
+    by 10 at half-way and again at three quarters; ``(0.2, 0.3)`` decays too early."""
+    if isinstance(schedule, str):
+        if schedule != "cosine":
+            raise ValueError(
+                f"schedule must be 'cosine' or a sequence of step fractions such as (0.5, 0.75), "
+                f"got {schedule!r}."
+            )
+        return _warmup_cosine_factor(warmup_steps, total_steps, min_lr_ratio)
+    return _warmup_step_factor(warmup_steps, total_steps, tuple(schedule), gamma)
+
+
+def schedule_rates(
+    lr: float,
+    schedule: str | Sequence[float],
+    warmup_steps: int,
+    total_steps: int,
+    min_lr_ratio: float = 0.01,
+) -> list[float]:
+    """The learning rate of every optimizer step under :func:`schedule_factor`."""
+    factor = schedule_factor(schedule, warmup_steps, total_steps, min_lr_ratio)
     return [lr * factor(step) for step in range(total_steps)]
