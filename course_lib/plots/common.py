@@ -46,22 +46,7 @@ def seed_comparison(
     )
     for ax, (name, group) in zip(axes[0], groups.items()):
         labels = list(group)
-        for seed_values in zip(*group.values()):
-            ax.plot(range(len(labels)), seed_values, color="grey", lw=0.8, alpha=0.5, zorder=1)
-        for x, label in enumerate(labels):
-            mean, se, values = _mean_and_se(group[label])
-            ax.scatter([x] * len(values), values, s=14, color=colours[label], alpha=0.6, zorder=2)
-            if math.isfinite(mean):
-                ax.errorbar(
-                    x + 0.12,
-                    mean,
-                    yerr=se,
-                    fmt="s",
-                    ms=6,
-                    capsize=4,
-                    color=colours[label],
-                    zorder=3,
-                )
+        _seed_arms(ax, group, colours)
         if reference is not None:  # labelled on the line itself: a legend box can hide dots
             ax.axhline(reference, color="grey", ls=":", lw=1)
             data_mean = sum(sum(v) for v in group.values()) / sum(len(v) for v in group.values())
@@ -88,6 +73,22 @@ def seed_comparison(
     )
     fig.tight_layout()
     return fig
+
+
+def _seed_arms(
+    ax: plt.Axes, arms: Mapping[str, Sequence[float]], colours: Mapping[str, str]
+) -> None:
+    """The arms at x = 0, 1, ...: every seed a dot (the dots of one seed joined by a grey line
+    across arms) and each arm's mean with a bar of one standard error, beside its dots."""
+    for seed_values in zip(*arms.values()):
+        ax.plot(range(len(arms)), seed_values, color="grey", lw=0.8, alpha=0.5, zorder=1)
+    for x, label in enumerate(arms):
+        mean, se, values = _mean_and_se(arms[label])
+        ax.scatter([x] * len(values), values, s=14, color=colours[label], alpha=0.6, zorder=2)
+        if math.isfinite(mean):
+            ax.errorbar(
+                x + 0.12, mean, yerr=se, fmt="s", ms=6, capsize=4, color=colours[label], zorder=3
+            )
 
 
 def _arm_colours(names: Sequence[str], fixed: Mapping[str, str] | None) -> dict[str, str]:

@@ -11,7 +11,7 @@ import numpy as np
 from matplotlib.figure import Figure
 from matplotlib.ticker import NullFormatter
 
-from course_lib.plots.common import _arm_colours, _mean_and_se
+from course_lib.plots.common import _arm_colours, _mean_and_se, _seed_arms
 
 
 def lr_range(
@@ -80,13 +80,7 @@ def recipe_ladder(
     standard error) across the ladder; ``chance`` as a dotted line."""
     labels = list(rungs)
     fig, ax = plt.subplots(figsize=(max(6.0, 0.95 * len(labels) + 2.0), 4.0))
-    for seed_values in zip(*rungs.values()):
-        ax.plot(range(len(labels)), seed_values, color="grey", lw=0.8, alpha=0.5, zorder=1)
-    for x, label in enumerate(labels):
-        mean, se, values = _mean_and_se(rungs[label])
-        ax.scatter([x] * len(values), values, s=14, color="C0", alpha=0.6, zorder=2)
-        if math.isfinite(mean):
-            ax.errorbar(x + 0.12, mean, yerr=se, fmt="s", ms=6, capsize=4, color="C0", zorder=3)
+    _seed_arms(ax, rungs, dict.fromkeys(labels, "C0"))
     colours = _arm_colours(list(references or {}), None)
     for name, values in (references or {}).items():
         mean, se, _ = _mean_and_se(values)

@@ -90,8 +90,7 @@ def warmup_cosine_rates(
     """The learning rate of every optimizer step under :func:`warmup_cosine`, ``total_steps``
     values. Their sum bounds how far Adam can move one parameter in the run: each Adam step
     changes a parameter by about the learning rate at most (Kingma & Ba, 2015, section 2.1)."""
-    factor = _warmup_cosine_factor(warmup_steps, total_steps, min_lr_ratio)
-    return [lr * factor(step) for step in range(total_steps)]
+    return schedule_rates(lr, "cosine", warmup_steps, total_steps, min_lr_ratio)
 
 
 def _warmup_step_factor(
