@@ -1,5 +1,6 @@
 """Reference models: trained once with a named recipe, kept as compact checkpoints, loaded by the
-notebooks that look inside a trained network (04, 10).
+notebooks that look inside a trained network (04, 10), and by notebook 12, which transfers its
+upstream models to classes they never saw.
 
 ``make reference`` (``python -m course_lib.reference``) trains each reference model, resumably,
 and exports ``data/reference/<name>.pt`` (fp16 weights) with ``<name>.json`` beside it: the model
@@ -36,6 +37,7 @@ from course_lib.models import create_model
 from course_lib.train.budget import seeded
 from course_lib.train.checkpoint import CheckpointError, load_checkpoint, save_checkpoint
 from course_lib.train.recipes import VIT_RECIPES, Recipe
+from course_lib.transfer import CIFAR10_ANIMALS, class_subset
 
 REPO = Path(__file__).resolve().parents[1]
 REFERENCE_DIR = REPO / "data" / "reference"
@@ -60,7 +62,48 @@ REFERENCE_RECIPES: dict[str, dict[str, Recipe]] = {
             warmup_epochs=2,
         ),
     },
+    # Notebook 12's upstream models: pre-trained on CIFAR-10's six animal classes only (see
+    # REFERENCE_CLASSES), so that the four vehicle classes are a transfer task they never saw.
+    # One recipe for all three architectures: 10 passes over the 30,000 animal images.
+    **{
+        f"upstream_{family}": {
+            "cpu": Recipe(
+                model,
+                epochs=10,
+                test_per_class=300,
+                batch_size=128,
+                lr=2e-3,
+                model_overrides=overrides,
+            ),
+            "gpu": Recipe(
+                gpu_model,
+                epochs=60,
+                test_per_class=500,
+                batch_size=512,
+                lr=2e-3,
+                warmup_epochs=3,
+                policy="trivialaugment",
+            ),
+        }
+        for family, model, overrides, gpu_model in (
+            ("vit", "vit_cifar_nano", {"patch_size": 8}, "vit_cifar_tiny"),
+            ("resnet", "resnet_cifar_tiny", {}, "resnet_cifar"),
+            ("mixer", "mixer_cifar_nano", {"patch_size": 8}, "mixer_cifar_tiny"),
+        )
+    },
 }
+
+#: References trained on a subset of CIFAR-10's classes (indices, in the order of the new labels).
+REFERENCE_CLASSES: dict[str, tuple[int, ...]] = {
+    f"upstream_{family}": CIFAR10_ANIMALS for family in ("vit", "resnet", "mixer")
+}
+
+
+def reference_data(name: str, data: ImageDataset) -> ImageDataset:
+    """The data reference ``name`` is trained and scored on: ``data`` itself, or its classes in
+    :data:`REFERENCE_CLASSES`."""
+    classes = REFERENCE_CLASSES.get(name)
+    return data if classes is None else class_subset(data, classes)
 
 
 @dataclass
@@ -168,7 +211,7 @@ def train_reference(
     kind = "gpu" if device.type == "cuda" else "cpu"
     recipe = REFERENCE_RECIPES[name][kind]
     folder = Path(folder) if folder else REFERENCE_DIR
-    data = data if data is not None else load_dataset("cifar10", seed=seed)
+    data = reference_data(name, data if data is not None else load_dataset("cifar10", seed=seed))
     trained = train_recipe(
         recipe, data, device=device, checkpoint_root=folder / "runs", seed=seed, verbose=True
     )

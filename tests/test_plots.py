@@ -160,3 +160,43 @@ def test_lr_range_and_gradient_groups_draw_on_log_axes():
     fig = plots.gradient_groups({"head": 1.0, "norms": 1e-3}, {"head": 100, "norms": 4})
     assert [ax.get_xscale() for ax in fig.axes] == ["log", "log"]
     plt.close(fig)
+
+
+def test_transfer_curves_draw_one_panel_per_model_with_standard_errors():
+    results = {
+        "ViT": {"fine-tune": {1: [30.0, 32.0, 34.0], 5: [40.0, 41.0, 42.0]}},
+        "ResNet": {"fine-tune": {1: [35.0, 35.0, 35.0], 5: [45.0, 46.0, 47.0]}},
+    }
+    fig = plots.transfer_curves(results, chance=25.0)
+    assert [ax.get_title() for ax in fig.axes] == ["ViT", "ResNet"]
+    assert fig.axes[0].get_xscale() == "log"
+    line = fig.axes[0].containers[0]
+    assert line.has_yerr
+    assert list(line.lines[0].get_ydata()) == pytest.approx([32.0, 41.0])
+    plt.close(fig)
+
+
+def test_scaling_grid_writes_mean_and_error_in_each_cell_with_a_colour_bar():
+    grid = {
+        (r, c): [10.0 * i + j, 10.0 * i + j + 2]
+        for i, r in enumerate("ab")
+        for j, c in enumerate("xyz")
+    }
+    fig = plots.scaling_grid(grid, ["a", "b"], ["x", "y", "z"])
+    assert len(fig.axes) == 2  # the map and its colour bar
+    texts = [t.get_text() for t in fig.axes[0].texts]
+    assert texts[0] == f"1.0\n±{standard_error([0.0, 2.0]):.1f}" and len(texts) == 6
+    plt.close(fig)
+
+
+def test_smooth_is_a_trailing_mean_and_loss_curves_draw_a_band_per_width():
+    assert plots.transfer.smooth([1.0, 3.0, 5.0, 7.0], 2).tolist() == [1.0, 2.0, 4.0, 6.0]
+    curves = {"width 32": ([1, 2, 3], [[3.0, 2.0, 1.5], [3.2, 2.2, 1.7]])}
+    fig = plots.loss_vs_images(curves, target=1.6, target_label="target")
+    assert fig.axes[0].get_xscale() == "log" and len(fig.axes[0].collections) == 1
+    plt.close(fig)
+    fig = plots.schedule_curves(
+        {"cosine": ([1, 2, 3], [1e-3, 5e-4, 1e-5])}, {"cosine": curves["width 32"]}
+    )
+    assert fig.axes[0].get_yscale() == "log" and len(fig.axes[1].collections) == 1
+    plt.close(fig)

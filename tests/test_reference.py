@@ -80,11 +80,27 @@ def test_an_interrupted_export_resumes_from_the_training_run(tiny_reference):
 
 @pytest.mark.parametrize("name", list(reference.REFERENCE_RECIPES))
 def test_committed_reference_loads_and_reaches_its_accuracy(name, cifar10_data):
-    ref = reference.load_reference(name, dataset="cifar10")
+    data = reference.reference_data(name, cifar10_data)  # the upstream ones: six classes
+    ref = reference.load_reference(name, dataset=data.name)
     if ref is None:
         pytest.skip(f"no committed reference checkpoint for {name!r} (run `make reference`)")
-    _, test_loader = make_loaders(cifar10_data, batch_size=256)
+    _, test_loader = make_loaders(data, batch_size=256)
     acc = evaluate(ref.model, test_loader, "cpu")["acc"]
     assert acc == ref.info["test_acc"]  # the record scores the weights as saved
     if name == "vit":
         assert acc >= 0.70  # issue 12: the reference ViT reaches at least 70% on CIFAR-10
+
+
+def test_an_upstream_reference_is_trained_and_recorded_on_its_classes(tmp_path, monkeypatch):
+    recipe = Recipe("resnet_cifar_tiny", epochs=1, per_class=10, batch_size=20, lr=2e-3)
+    monkeypatch.setitem(reference.REFERENCE_RECIPES, "part", {"cpu": recipe, "gpu": recipe})
+    monkeypatch.setitem(reference.REFERENCE_CLASSES, "part", (4, 1, 7))
+    data = load_dataset("shapes", n_train=300, n_test=60, seed=0)
+    info = reference.train_reference("part", device="cpu", folder=tmp_path, data=data)
+    assert info["dataset"] == "shapes[4,1,7]" and info["num_classes"] == 3
+    assert info["test_images"] == 18  # the three classes' share of the 60 test images
+    assert reference.load_reference("part", folder=tmp_path, dataset="shapes") is None
+    ref = reference.load_reference("part", folder=tmp_path, dataset="shapes[4,1,7]")
+    assert ref.model.head.out_features == 3
+    for name in ("upstream_vit", "upstream_resnet", "upstream_mixer"):
+        assert reference.REFERENCE_CLASSES[name] == reference.CIFAR10_ANIMALS

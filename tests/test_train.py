@@ -18,7 +18,7 @@ from course_lib.train import (
     warmup_cosine,
     warmup_cosine_rates,
 )
-from course_lib.train.losses import ClassificationLoss
+from course_lib.train.losses import ClassificationLoss, RecordedLoss
 
 MEAN, STD = (0.5, 0.5, 0.5), (0.25, 0.25, 0.25)
 
@@ -437,3 +437,25 @@ def test_fit_follows_a_step_schedule(shapes):
         model, make_loader(*shapes), epochs=4, lr=1e-3, warmup_epochs=0, schedule=(0.5,)
     )
     assert history["lr"] == pytest.approx([1e-3, 1e-4, 1e-4, 1e-4])
+
+
+def test_recorded_loss_keeps_one_value_per_step_equal_to_the_plain_loss(shapes):
+    x, y = shapes
+    torch.manual_seed(0)
+    model = create_model("vit_cifar_nano", patch_size=8)
+    batches = make_loader(x[:64], y[:64], batch_size=16, shuffle=False)
+    recorded = RecordedLoss(label_smoothing=0.1)
+    history = quiet_fit(model, batches, epochs=2, lr=1e-3, criterion=recorded)
+    assert len(recorded.values) == 2 * len(batches)
+    # the mean of an epoch's step losses is the epoch's training loss
+    first = recorded.values[: len(batches)]
+    assert sum(first) / len(first) == pytest.approx(history["train_loss"][0], rel=1e-5)
+    logits = torch.randn(4, 10)
+    targets = torch.tensor([0, 1, 2, 3])
+    several = RecordedLoss(0.1)
+    value = several((logits, 2 * logits), targets)  # two heads: one recorded value, their mean
+    plain = ClassificationLoss(0.1)
+    assert several.values == pytest.approx([value.item()])
+    assert value.item() == pytest.approx(
+        (plain(logits, targets) + plain(2 * logits, targets)).item() / 2
+    )

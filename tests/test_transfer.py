@@ -3,7 +3,7 @@
 import pytest
 import torch
 
-from course_lib.data import load_dataset
+from course_lib.data import load_dataset, subset
 from course_lib.models import create_model
 from course_lib.transfer import CIFAR10_ANIMALS, CIFAR10_VEHICLES, class_subset, transfer_weights
 
@@ -28,6 +28,14 @@ def test_a_class_subset_refuses_unknown_or_repeated_classes(shapes):
         class_subset(shapes, [2, 12])
     with pytest.raises(ValueError, match="each class once"):
         class_subset(shapes, [2, 2])
+
+
+def test_more_shots_than_a_class_has_is_refused_with_the_count(shapes):
+    part = class_subset(shapes, [0, 1])
+    have = int((part.train.labels == 0).sum())
+    assert len(subset(part.train, per_class=have, seed=0)) == 2 * have
+    with pytest.raises(ValueError, match=f"per_class={have + 1} but class 0 has only {have}"):
+        subset(part.train, per_class=have + 1, seed=0)
 
 
 def test_transfer_copies_the_body_and_keeps_the_new_head():

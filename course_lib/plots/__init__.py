@@ -60,6 +60,12 @@ from course_lib.plots.training import (
     lr_range,
     recipe_ladder,
 )
+from course_lib.plots.transfer import (
+    loss_vs_images,
+    scaling_grid,
+    schedule_curves,
+    transfer_curves,
+)
 
 __all__ = [
     "accuracy_bars",
@@ -91,9 +97,10 @@ __all__ = [
     "insertion_depth",
     "landscape_slices",
     "layer_costs",
-    "lr_range",
     "learning_curves",
     "loss_landscapes",
+    "loss_vs_images",
+    "lr_range",
     "mistakes",
     "model_tradeoffs",
     "patch_sequence",
@@ -104,7 +111,10 @@ __all__ = [
     "position_similarity_maps",
     "recipe_ladder",
     "sample_efficiency",
+    "scaling_grid",
+    "schedule_curves",
     "seed_comparison",
     "softmax_saturation",
     "token_similarity",
+    "transfer_curves",
 ]

@@ -20,6 +20,7 @@ from course_lib.train.engine import (
 from course_lib.train.losses import (
     ClassificationLoss,
     DistillationLoss,
+    RecordedLoss,
     soft_target_cross_entropy,
 )
 from course_lib.train.optim import (
@@ -36,6 +37,7 @@ __all__ = [
     "BudgetRun",
     "CheckpointError",
     "ClassificationLoss",
+    "RecordedLoss",
     "DistillationLoss",
     "History",
     "Recipe",

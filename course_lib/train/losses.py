@@ -35,6 +35,27 @@ class ClassificationLoss(nn.Module):
         return F.cross_entropy(outputs, targets, label_smoothing=self.label_smoothing)
 
 
+class RecordedLoss(ClassificationLoss):
+    """:class:`ClassificationLoss` that keeps the loss of every call (every training step, when
+    passed to ``fit`` as its ``criterion``), for curves finer than one point per epoch."""
+
+    def __init__(self, label_smoothing: float = 0.0) -> None:
+        super().__init__(label_smoothing)
+        self._values: list[torch.Tensor] = []
+        # the plain loss does the work: with several heads its recursion must not record each
+        self._plain = ClassificationLoss(label_smoothing)
+
+    def forward(self, outputs: torch.Tensor | tuple[torch.Tensor, ...], targets: torch.Tensor):
+        loss = self._plain(outputs, targets)
+        self._values.append(loss.detach())  # no .item(): a GPU step need not wait for it
+        return loss
+
+    @property
+    def values(self) -> list[float]:
+        """The loss of every call so far, in order."""
+        return torch.stack(self._values).float().cpu().tolist() if self._values else []
+
+
 DISTILLATION_TYPES = ("none", "soft", "hard")
 
 
