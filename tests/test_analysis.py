@@ -15,6 +15,7 @@ from course_lib.analysis.embeddings import (
     few_shot_probe,
     patch_filter_components,
     pos_embed_similarity,
+    ridge_predict,
     ridge_probe,
 )
 from course_lib.models import create_model
@@ -90,6 +91,12 @@ def test_ridge_probe_separates_clusters_and_few_shot_reports_every_seed():
     )
     assert set(results) == {1, 5} and all(len(v) == 3 for v in results.values())
     assert min(results[5]) > 0.9
+    noisy = feats + 4 * torch.randn(120, 8, generator=g)  # some test points now land wrong
+    predicted = ridge_predict(noisy[::2], labels[::2], noisy[1::2], 3)
+    assert predicted.shape == (60,) and predicted.dtype == torch.int64
+    accuracy = predicted.eq(labels[1::2]).float().mean().item()
+    assert 0.4 < accuracy < 1.0
+    assert ridge_probe(noisy[::2], labels[::2], noisy[1::2], labels[1::2], 3) == accuracy
     with pytest.raises(ValueError, match="need 50"):
         few_shot_probe(feats, labels, feats, labels, 3, shots=(50,), seeds=[0])
 

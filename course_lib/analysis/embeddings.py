@@ -24,6 +24,7 @@ __all__ = [
     "patch_filter_components",
     "pos_embed_similarity",
     "resample_pos_embed",
+    "ridge_predict",
     "ridge_probe",
 ]
 
@@ -74,15 +75,14 @@ def extract_features(
     return torch.cat(features), torch.cat(labels)
 
 
-def ridge_probe(
+def ridge_predict(
     train_x: torch.Tensor,
     train_y: torch.Tensor,
     test_x: torch.Tensor,
-    test_y: torch.Tensor,
     num_classes: int,
     l2: float = 1.0,
-) -> float:
-    """Test accuracy of a linear classifier fitted in closed form on frozen features.
+) -> torch.Tensor:
+    """Class predictions ``(m,)`` of a linear classifier fitted in closed form on frozen features.
 
     As in the ViT paper's few-shot evaluation: features are standardised with the training
     statistics, targets are ``{-1, +1}`` vectors, and ``W = (X^T X + l2 I)^-1 X^T Y`` (with a bias
@@ -95,7 +95,21 @@ def ridge_probe(
     penalty = l2 * torch.eye(x.shape[1], dtype=x.dtype)
     penalty[-1, -1] = 0.0
     w = torch.linalg.solve(x.T @ x + penalty, x.T @ y)
-    return (t @ w).argmax(dim=1).eq(test_y).float().mean().item()
+    return (t @ w).argmax(dim=1)
+
+
+def ridge_probe(
+    train_x: torch.Tensor,
+    train_y: torch.Tensor,
+    test_x: torch.Tensor,
+    test_y: torch.Tensor,
+    num_classes: int,
+    l2: float = 1.0,
+) -> float:
+    """Test accuracy of :func:`ridge_predict`'s classifier on ``test_x`` with labels
+    ``test_y``."""
+    predicted = ridge_predict(train_x, train_y, test_x, num_classes, l2)
+    return predicted.eq(test_y).float().mean().item()
 
 
 def few_shot_probe(
