@@ -1,4 +1,5 @@
 # ViT from Scratch: make setup | course | test | test-fast | lint | bench | gpu-check | reference
+# | sessions
 # Everything runs inside .venv (created on first use). Variables: PYTHON (the interpreter that
 # creates the venv), PROFILE (auto|smoke|cpu|gpu) and DATASET (auto|cifar10|shapes) for `course`,
 # REFERENCE (which reference models; default all) and BACKGROUND=1 (train detached) for `reference`.
@@ -12,7 +13,7 @@ REFERENCE ?=
 BACKGROUND ?=
 STAMP := $(VENV)/.installed
 
-.PHONY: setup course test test-fast lint bench gpu-check reference clean distclean
+.PHONY: setup course test test-fast lint bench gpu-check reference sessions clean distclean
 
 setup: $(STAMP)
 
@@ -53,6 +54,10 @@ gpu-check:
 
 reference: setup
 	$(PY) -m course_lib.reference $(if $(BACKGROUND),--background) $(REFERENCE)
+
+# The reading groups' session guides (docs/sessions/NN.md) from their templates and the notebooks.
+sessions: setup
+	$(PY) -m course_lib.sessions
 
 clean:
 	rm -rf build
