@@ -12,7 +12,10 @@ import random
 import numpy as np
 import torch
 
-PROFILES = ("smoke", "cpu", "gpu")
+PROFILES = ("smoke", "cpu", "gpu", "live")
+"""``live``: for a reading group, a run of a few minutes in front of the group. A notebook's
+``run.choose(live=...)`` gives its own live settings; without them it runs the ``smoke``
+settings and closes with the committed run's claims (:class:`course_lib.notebook.NotebookRun`)."""
 SUPPORTED_DEVICES = ("cpu", "cuda", "mps")
 """Device types :func:`get_device` accepts (``meta``, ``xla`` and the like are refused)."""
 COMPILE_VALUES = {

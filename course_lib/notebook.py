@@ -54,7 +54,10 @@ class NotebookRun:
     claims: dict[str, Claim] = field(default_factory=dict)
 
     def choose(self, **by_profile: Any) -> Any:
-        """The value for the current profile: ``run.choose(smoke=1, cpu=5, gpu=60)``."""
+        """The value for the current profile: ``run.choose(smoke=1, cpu=5, gpu=60)``. The ``live``
+        profile takes its ``live`` value, or the ``smoke`` one when the notebook gives none."""
+        if self.profile == "live" and "live" not in by_profile and "smoke" in by_profile:
+            return by_profile["smoke"]
         if self.profile not in by_profile:
             raise KeyError(f"No value given for profile {self.profile!r} (got {list(by_profile)}).")
         return by_profile[self.profile]
@@ -103,6 +106,29 @@ class NotebookRun:
             return self.output_dir.parent.parent / "checkpoints"
         return self.output_dir / "checkpoints"
 
+    def _print_committed_claims(self) -> None:
+        """After a live run: the verdicts of the committed run, read from the notebook as
+        committed in the repository (a live run is too short to decide them itself)."""
+        from course_lib.sessions import committed_claims  # imports the runner, which imports us
+
+        committed = Path(__file__).resolve().parents[1] / "notebooks" / f"{self.name}.ipynb"
+        if not committed.is_file():
+            print(f"No committed notebooks/{committed.name} to read the claims from.")
+            return
+        claims = committed_claims(committed)
+        if not claims:
+            print(f"The committed {committed.name} tests no claims: its checks are exact.")
+            return
+        print(
+            f"The committed run's claims, read from notebooks/{committed.name} (this live run is "
+            "too short to decide them; its own table above, if any, shows the same comparisons "
+            "at reduced strength):"
+        )
+        for claim in claims:
+            print(
+                f"  {claim.id}: {claim.verdict}, {claim.effect} vs noise {claim.noise} {claim.unit}"
+            )
+
     @property
     def wall_time(self) -> float:
         return time.perf_counter() - self.started
@@ -125,6 +151,8 @@ class NotebookRun:
         if self.claims:
             print(f"Claims tested in this run (base seed {self.seed}):")
             print(claims_table(list(self.claims.values())))
+        if self.profile == "live":
+            self._print_committed_claims()
         self.output_dir.mkdir(parents=True, exist_ok=True)
         path = self.output_dir / "metrics.json"
         path.write_text(json.dumps(payload, indent=2) + "\n")
@@ -156,6 +184,11 @@ def start_notebook(
     out = Path(output_dir) if output_dir else default_build_dir() / "metrics" / name
     print(f"Notebook : {name}")
     print(f"Profile  : {resolved}" + _profile_origin(profile, resolved))
+    if resolved == "live":
+        print(
+            "           (a short run for a reading group: the notebook's live settings, or its "
+            "smoke ones; the committed run's claims at the end)"
+        )
     print(f"Device   : {_describe_device(device)}")
     print(f"Precision: {describe_precision(device)}")
     print(f"Seed     : {seed}" + (" (from COURSE_SEED)" if "COURSE_SEED" in os.environ else ""))

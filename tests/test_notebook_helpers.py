@@ -54,3 +54,17 @@ def test_the_runner_orders_and_selects_lettered_notebooks(tmp_path):
     assert stems([]) == ["03_vision", "03b_training", "04_inside", "10_how"]
     with pytest.raises(SystemExit, match="03b_training"):
         find_notebooks(["05"], tmp_path)
+
+
+def test_live_takes_its_own_settings_or_the_smoke_ones(monkeypatch, capsys, tmp_path):
+    from course_lib.notebook import start_notebook
+
+    monkeypatch.delenv("COURSE_PROFILE", raising=False)
+    run = start_notebook("xx_live", profile="live", dataset=None, output_dir=tmp_path)
+    assert run.profile == "live"
+    assert run.choose(smoke=1, cpu=5, gpu=60) == 1
+    assert run.choose(smoke=1, cpu=5, gpu=60, live=2) == 2
+    with pytest.raises(KeyError, match="live"):
+        run.choose(cpu=5, gpu=60)
+    run.finish()  # no committed notebook of that name: says so instead of inventing a table
+    assert "No committed notebooks/xx_live.ipynb" in capsys.readouterr().out

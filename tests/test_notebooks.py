@@ -41,6 +41,26 @@ def test_notebook_smoke_run(notebook, tmp_path):
     assert metrics.get("checks") or metrics.get("accuracy"), "the notebook recorded nothing"
 
 
+@pytest.mark.slow
+@pytest.mark.parametrize("name", ["02_self_attention", "12_pretraining_transfer_scaling"])
+def test_live_profile_runs_and_closes_with_the_committed_claims(name, tmp_path, monkeypatch):
+    monkeypatch.delenv("COURSE_PROFILE", raising=False)
+    notebook = REPO / "notebooks" / f"{name}.ipynb"
+    result = run.execute(notebook, tmp_path, profile="live", html=False)
+    assert result["profile"] == "live"
+    assert result["wall_time_s"] < 180  # a reading group's live run: at most 3 minutes
+    printed = "".join(
+        "".join(output.get("text", ""))
+        for cell in json.loads((tmp_path / f"{name}.ipynb").read_text())["cells"]
+        for output in cell.get("outputs", [])
+    )
+    if name.startswith("12"):
+        assert "The committed run's claims, read from notebooks/" in printed
+        assert "12.pretrain_vit: shown" in printed  # the committed verdict, not the live one
+    else:
+        assert "tests no claims: its checks are exact" in printed
+
+
 def _write_notebook(path: Path, body: str) -> None:
     nb = nbformat.v4.new_notebook()
     params = nbformat.v4.new_code_cell(

@@ -23,6 +23,7 @@ def test_second_call_loads_the_same_model(tmp_path):
 
 
 def test_recipes_exist_for_every_profile_and_differ():
-    assert set(VIT_RECIPES) == {"smoke", "cpu", "gpu"}
+    assert set(VIT_RECIPES) == {"smoke", "cpu", "gpu", "live"}
+    assert VIT_RECIPES["live"] is VIT_RECIPES["smoke"]
     prints = {r.fingerprint() for r in VIT_RECIPES.values()}
     assert len(prints) == 3

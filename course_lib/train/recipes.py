@@ -69,6 +69,7 @@ VIT_RECIPES: dict[str, Recipe] = {
         model_overrides={"drop_path_rate": 0.1},
     ),
 }
+VIT_RECIPES["live"] = VIT_RECIPES["smoke"]  # a reading group's live run (profile "live")
 
 
 @dataclass
