@@ -98,6 +98,24 @@ def _arm_colours(names: Sequence[str], fixed: Mapping[str, str] | None) -> dict[
     return {n: fixed[n] if n in fixed else next(spare, "grey") for n in names}
 
 
+def _mean_band(
+    ax: plt.Axes,
+    xs: Sequence[float],
+    runs: Sequence[Sequence[float]],
+    color: str,
+    label: str,
+    lw: float = 1.5,
+    alpha: float = 0.2,
+) -> None:
+    """Draw the mean of ``runs`` (one sequence per seed or direction, each aligned with ``xs``)
+    as a line, with a band of one standard error (none for a single run)."""
+    values = np.array(runs, dtype=float)  # (runs, points)
+    mean = values.mean(axis=0)
+    se = values.std(axis=0, ddof=1) / math.sqrt(len(values)) if len(values) > 1 else 0 * mean
+    ax.plot(xs, mean, color=color, lw=lw, label=label)
+    ax.fill_between(xs, mean - se, mean + se, color=color, alpha=alpha, lw=0)
+
+
 def _mean_and_se(value: float | Sequence[float]) -> tuple[float, float, list[float]]:
     """``(mean, standard error, values)`` of one number or of one number per seed (non-finite
     values, diverged runs, are left out; the error is 0 for a single value)."""

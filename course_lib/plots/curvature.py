@@ -10,7 +10,7 @@ import numpy as np
 import torch
 from matplotlib.figure import Figure
 
-from course_lib.plots.common import _arm_colours, _mean_and_se
+from course_lib.plots.common import _arm_colours, _mean_and_se, _mean_band
 
 _LAYER_SHADES = {"msa": ("0.85", "MSA sub-layer"), "subsample": ("#c6dbef", "subsampling block")}
 
@@ -273,10 +273,8 @@ def landscape_slices(
             rises = np.array([[float(v) - float(line[centre]) for v in line] for line in losses])
             for line in rises:
                 ax.plot(xs, line, color=colours[name], lw=0.6, alpha=0.45)
-            mean = rises.mean(axis=0)
-            se = rises.std(axis=0, ddof=1) / math.sqrt(len(rises)) if len(rises) > 1 else 0 * mean
-            ax.plot(xs, mean, color=colours[name], lw=2, label=f"{name} ({len(rises)} directions)")
-            ax.fill_between(xs, mean - se, mean + se, color=colours[name], alpha=0.2, lw=0)
+            label = f"{name} ({len(rises)} directions)"
+            _mean_band(ax, xs, rises, colours[name], label, lw=2)
         ax.set_xlabel("step along the direction (alpha)")
         ax.set_title(panel, fontsize=10)
         ax.grid(alpha=0.3)

@@ -11,7 +11,7 @@ import numpy as np
 from matplotlib.figure import Figure
 from matplotlib.ticker import NullFormatter
 
-from course_lib.plots.common import _arm_colours, _mean_and_se, _seed_arms
+from course_lib.plots.common import _arm_colours, _mean_and_se, _mean_band, _seed_arms
 
 
 def lr_range(
@@ -115,11 +115,7 @@ def accuracy_vs_images(
     colours = _arm_colours(names, colors)
     fig, ax = plt.subplots(figsize=(6.8, 4.0))
     for name, (seen, per_seed) in curves.items():
-        values = np.array(per_seed, dtype=float)  # (seeds, evaluations)
-        mean = values.mean(axis=0)
-        se = values.std(axis=0, ddof=1) / math.sqrt(len(values)) if len(values) > 1 else 0 * mean
-        ax.plot(seen, mean, color=colours[name], lw=1.5, label=f"{name}: one long run")
-        ax.fill_between(seen, mean - se, mean + se, color=colours[name], alpha=0.2, lw=0)
+        _mean_band(ax, seen, per_seed, colours[name], f"{name}: one long run")
     short = list((short_runs or {}).items())
     span = max([float(c[0][-1]) for c in curves.values()] + [float(r[0]) for _, r in short])
     for i, (name, (seen, finals)) in enumerate(short):

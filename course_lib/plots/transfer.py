@@ -9,7 +9,7 @@ import matplotlib.pyplot as plt
 import torch
 from matplotlib.figure import Figure
 
-from course_lib.plots.common import _arm_colours, _log_x_at, _mean_and_se
+from course_lib.plots.common import _arm_colours, _log_x_at, _mean_and_se, _mean_band
 
 
 def transfer_curves(
@@ -104,18 +104,7 @@ def loss_vs_images(
     colours = _arm_colours(list(curves), None)
     fig, ax = plt.subplots(figsize=(6.4, 3.8))
     for label, (seen, runs) in curves.items():
-        values = torch.tensor([list(r) for r in runs], dtype=torch.float32)  # (S, T)
-        mean = values.mean(0)
-        se = values.std(0) / len(values) ** 0.5 if len(values) > 1 else torch.zeros_like(mean)
-        ax.plot(list(seen), mean.tolist(), color=colours[label], label=label, lw=1.4)
-        ax.fill_between(
-            list(seen),
-            (mean - se).tolist(),
-            (mean + se).tolist(),
-            color=colours[label],
-            alpha=0.25,
-            lw=0,
-        )
+        _mean_band(ax, list(seen), runs, colours[label], label, lw=1.4, alpha=0.25)
     if target is not None:
         ax.axhline(target, color="grey", ls="--", lw=1)
         ax.annotate(
@@ -156,13 +145,7 @@ def schedule_curves(
     axes[0].set_ylabel("learning rate (log scale)")
     axes[0].set_title("the schedules", fontsize=10)
     for name, (seen, runs) in losses.items():
-        values = torch.tensor([list(r) for r in runs], dtype=torch.float32)
-        mean = values.mean(0)
-        se = values.std(0) / len(values) ** 0.5 if len(values) > 1 else torch.zeros_like(mean)
-        axes[1].plot(list(seen), mean, color=colours[name], label=name, lw=1.2)
-        axes[1].fill_between(
-            list(seen), mean - se, mean + se, color=colours[name], alpha=0.25, lw=0
-        )
+        _mean_band(axes[1], list(seen), runs, colours[name], name, lw=1.2, alpha=0.25)
     axes[1].set_ylabel(loss_label)
     axes[1].set_title("the loss", fontsize=10)
     for ax in axes:
