@@ -109,9 +109,9 @@ class NotebookRun:
     def _print_committed_claims(self) -> None:
         """After a live run: the verdicts of the committed run, read from the notebook as
         committed in the repository (a live run is too short to decide them itself)."""
-        from course_lib.sessions import committed_claims  # imports the runner, which imports us
+        from course_lib.sessions import REPO, committed_claims  # imports the runner, importing us
 
-        committed = Path(__file__).resolve().parents[1] / "notebooks" / f"{self.name}.ipynb"
+        committed = REPO / "notebooks" / f"{self.name}.ipynb"
         if not committed.is_file():
             print(f"No committed notebooks/{committed.name} to read the claims from.")
             return

@@ -95,7 +95,7 @@ REFERENCE_RECIPES: dict[str, dict[str, Recipe]] = {
 
 #: References trained on a subset of CIFAR-10's classes (indices, in the order of the new labels).
 REFERENCE_CLASSES: dict[str, tuple[int, ...]] = {
-    f"upstream_{family}": CIFAR10_ANIMALS for family in ("vit", "resnet", "mixer")
+    name: CIFAR10_ANIMALS for name in REFERENCE_RECIPES if name.startswith("upstream_")
 }
 
 

@@ -125,7 +125,7 @@ def execute(
 CHECK_MARK = "NBVAL_CHECK_OUTPUT"
 
 
-def _output_text(cell: dict) -> dict[str, str]:
+def output_text(cell: dict) -> dict[str, str]:
     """A code cell's outputs as text, by kind: each stream's text, the ``text/plain`` of results
     and displays, and errors by name (images and HTML are not compared: they vary by library)."""
     text: dict[str, str] = {}
@@ -159,7 +159,7 @@ def checked_output_differences(committed: Path, executed: Path) -> list[str]:
         if twin is None:
             differences.append(f"cell {index}: not found in the executed notebook")
             continue
-        want, got = _output_text(cell), _output_text(twin)
+        want, got = output_text(cell), output_text(twin)
         for key in sorted(set(want) | set(got)):
             if want.get(key, "") != got.get(key, ""):
                 diff = difflib.unified_diff(

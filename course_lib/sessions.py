@@ -24,7 +24,7 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
-from course_lib.run import course_notebooks
+from course_lib.run import course_notebooks, output_text
 
 REPO = Path(__file__).resolve().parents[1]
 SESSIONS = REPO / "docs" / "sessions"
@@ -65,19 +65,12 @@ def _cell(text: str) -> str:
 
 
 def output_lines(notebook: Path) -> list[str]:
-    """Every line the notebook printed (stream outputs and plain-text results), in cell order."""
+    """Every line the notebook printed (its cells' outputs as :func:`course_lib.run.output_text`
+    reads them), in cell order."""
     cells = json.loads(Path(notebook).read_text())["cells"]
-    lines: list[str] = []
-    for cell in cells:
-        for output in cell.get("outputs", []):
-            if output.get("output_type") == "stream":
-                text = output.get("text", "")
-            else:
-                text = output.get("data", {}).get("text/plain", "")
-            lines.extend(
-                "".join(text).splitlines() if isinstance(text, list) else text.splitlines()
-            )
-    return lines
+    return [
+        line for cell in cells for text in output_text(cell).values() for line in text.splitlines()
+    ]
 
 
 def committed_claims(notebook: Path) -> list[ClaimLine]:

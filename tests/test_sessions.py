@@ -9,7 +9,8 @@ from course_lib.run import course_notebooks
 
 
 def _notebook(path, lines):
-    cells = [{"cell_type": "code", "outputs": [{"output_type": "stream", "text": lines}]}]
+    stream = {"output_type": "stream", "name": "stdout", "text": lines}  # as nbformat writes it
+    cells = [{"cell_type": "code", "outputs": [stream]}]
     path.write_text(json.dumps({"cells": cells}))
 
 
