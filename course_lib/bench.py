@@ -92,7 +92,7 @@ def _batches(n: int, device: torch.device) -> DeviceLoader:
 
 def bench_loop(smoke: bool, device: torch.device) -> dict[str, Any]:
     """Seconds per epoch of ``fit()`` and of a bare loop on the same batches (best of N epochs)."""
-    n, epochs, name = (512, 2, "resnet_cifar_tiny") if smoke else (5120, 3, "resnet_cifar_small")
+    n, epochs, name = (512, 2, "resnet_cifar_nano") if smoke else (5120, 3, "resnet_cifar_mini")
     loader = _batches(n, device)
 
     seed_everything(0)

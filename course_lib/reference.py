@@ -52,9 +52,9 @@ REFERENCE_RECIPES: dict[str, dict[str, Recipe]] = {
     # A ResNet trained to an accuracy comparable with the ViT's: the fair baseline of 04's few-shot
     # probe, and the convolutional network of 10.
     "resnet": {
-        "cpu": Recipe("resnet_cifar_small", epochs=4, test_per_class=100, batch_size=128, lr=2e-3),
+        "cpu": Recipe("resnet_cifar_mini", epochs=4, test_per_class=100, batch_size=128, lr=2e-3),
         "gpu": Recipe(
-            "resnet_cifar",
+            "resnet_cifar_tiny",
             epochs=40,
             test_per_class=200,
             batch_size=512,
@@ -87,7 +87,7 @@ REFERENCE_RECIPES: dict[str, dict[str, Recipe]] = {
         }
         for family, model, overrides, gpu_model in (
             ("vit", "vit_cifar_nano", {"patch_size": 8}, "vit_cifar_tiny"),
-            ("resnet", "resnet_cifar_tiny", {}, "resnet_cifar"),
+            ("resnet", "resnet_cifar_nano", {}, "resnet_cifar_tiny"),
             ("mixer", "mixer_cifar_nano", {"patch_size": 8}, "mixer_cifar_tiny"),
         )
     },

@@ -33,7 +33,7 @@ def test_the_last_stage_map_becomes_tokens_in_raster_order():
 def test_the_convolutional_part_is_the_resnets():
     torch.manual_seed(0)
     model = create_model("alternet_cifar_nano")
-    resnet = create_model("resnet_cifar_tiny")
+    resnet = create_model("resnet_cifar_nano")
     names = {n for n, _ in model.named_parameters() if n.startswith(("stem.", "stages."))}
     assert names == {n for n, _ in resnet.named_parameters() if not n.startswith("head.")}
     assert model.no_weight_decay() == {"pos_embed"}

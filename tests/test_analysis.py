@@ -37,7 +37,7 @@ def test_capture_attention_returns_one_map_per_layer_and_restores_the_fused_path
 
 def test_capture_attention_refuses_a_model_without_attention():
     with pytest.raises(ValueError, match="no attention layers"):
-        capture_attention(create_model("resnet_cifar_tiny"), torch.randn(1, 3, 32, 32))
+        capture_attention(create_model("resnet_cifar_nano"), torch.randn(1, 3, 32, 32))
 
 
 def test_rollout_of_identity_attention_is_identity_and_rows_sum_to_one():
@@ -106,7 +106,7 @@ def test_extract_features_reads_the_pooled_vector():
     batches = [(torch.randn(4, 3, 32, 32), torch.arange(4)) for _ in range(2)]
     feats, labels = extract_features(model, batches)
     assert feats.shape == (8, 64) and labels.tolist() == [0, 1, 2, 3] * 2
-    resnet_feats, _ = extract_features(create_model("resnet_cifar_tiny"), batches)
+    resnet_feats, _ = extract_features(create_model("resnet_cifar_nano"), batches)
     assert resnet_feats.shape == (8, 64)
 
 

@@ -29,7 +29,7 @@ def test_the_budget_sets_the_epochs_and_the_seed_the_result(shapes):
     small = subset(shapes.train, per_class=6, seed=0)  # 60 images
     runs = [
         train_for_images(
-            seeded(lambda: create_model("resnet_cifar_tiny", num_classes=10), seed),
+            seeded(lambda: create_model("resnet_cifar_nano", num_classes=10), seed),
             shapes,
             small,
             images_seen=1200,
@@ -55,7 +55,7 @@ def test_divergence_raises_or_gives_nan(shapes):
     split = subset(shapes.train, per_class=10, seed=0)
 
     def exploding():
-        model = create_model("resnet_cifar_tiny", num_classes=10)
+        model = create_model("resnet_cifar_nano", num_classes=10)
         with torch.no_grad():
             model.head.bias.fill_(float("nan"))
         return model
@@ -90,7 +90,7 @@ def test_with_an_ema_both_the_last_and_the_averaged_weights_are_scored(shapes):
     assert run.ema_test_correct.shape == run.test_correct.shape == (len(shapes.test),)
     assert run.ema_test_correct.float().mean().item() == pytest.approx(run.ema_test_acc)
     plain = train_for_images(
-        seeded(lambda: create_model("resnet_cifar_tiny", num_classes=10), 0),
+        seeded(lambda: create_model("resnet_cifar_nano", num_classes=10), 0),
         shapes,
         small,
         images_seen=300,

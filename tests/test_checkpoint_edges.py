@@ -24,7 +24,7 @@ def loader():
 def run(loader, folder, **kwargs):
     epochs = []
     fit(
-        create_model("resnet_cifar_tiny"),
+        create_model("resnet_cifar_nano"),
         loader,
         epochs=1,
         checkpoint_dir=folder,
@@ -81,7 +81,7 @@ def test_a_killed_saves_temporary_file_is_removed(tmp_path, loader):
 
 def test_resume_without_a_checkpoint_says_it_starts_fresh(tmp_path, loader, capsys):
     fit(
-        create_model("resnet_cifar_tiny"),
+        create_model("resnet_cifar_nano"),
         loader,
         epochs=1,
         checkpoint_dir=tmp_path / "new",

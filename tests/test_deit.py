@@ -118,7 +118,7 @@ def test_bad_distillation_setups_fail_clearly():
 def test_fit_distils_from_a_teacher_on_the_same_batch():
     torch.manual_seed(0)
     student = create_model("deit_cifar_nano_distilled", depth=1)
-    teacher = create_model("resnet_cifar_tiny")
+    teacher = create_model("resnet_cifar_nano")
     seen = []
     teacher.register_forward_hook(lambda module, inputs, out: seen.append(inputs[0]))
     x = torch.randn(8, 3, 32, 32)
@@ -135,7 +135,7 @@ def test_fit_distils_from_a_teacher_on_the_same_batch():
     assert len(history) == 2 and len(seen) == 2
     assert all(torch.equal(s, x) for s in seen)
     assert not any(p.requires_grad for p in teacher.parameters())
-    wrong = create_model("resnet_cifar_tiny", num_classes=7)
+    wrong = create_model("resnet_cifar_nano", num_classes=7)
     with pytest.raises(ValueError, match="same classes"):
         fit(
             student,

@@ -72,7 +72,7 @@ def test_a_depth_of_zero_is_a_valid_if_empty_transformer():
 
 
 @pytest.mark.parametrize(
-    "name", ["vit_cifar_nano", "resnet_cifar_tiny", "cait_cifar_nano", "convit_cifar_nano"]
+    "name", ["vit_cifar_nano", "resnet_cifar_nano", "cait_cifar_nano", "convit_cifar_nano"]
 )
 @pytest.mark.parametrize("dtype", [torch.float64, torch.float16])
 def test_inputs_in_another_precision_than_the_weights_are_explained(name, dtype):

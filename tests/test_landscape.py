@@ -46,7 +46,7 @@ def test_directions_match_each_filter_norm_and_leave_the_rest_alone():
 
 
 def test_resnet_directions_normalise_each_output_channel():
-    model = create_model("resnet_cifar_tiny")
+    model = create_model("resnet_cifar_nano")
     direction = filter_normalized_direction(model)
     w = model.stem[0].weight.detach()  # (16, 3, 3, 3): 16 filters
     assert_close(direction["stem.0.weight"].flatten(1).norm(dim=1), w.flatten(1).norm(dim=1))
@@ -91,6 +91,6 @@ def test_line_and_surface_restore_the_weights_exactly():
 
 def test_a_direction_for_another_model_fails_clearly():
     model = _model()
-    wrong = filter_normalized_direction(create_model("resnet_cifar_tiny"))
+    wrong = filter_normalized_direction(create_model("resnet_cifar_nano"))
     with pytest.raises(ValueError, match="not a parameter of VisionTransformer"):
         loss_line(model, _batches(), wrong, [0.0])

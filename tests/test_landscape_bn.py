@@ -24,7 +24,7 @@ WEIGHT_DECAY = 0.05
 
 def _resnet() -> nn.Module:
     torch.manual_seed(0)
-    return create_model("resnet_cifar_tiny", num_classes=10)
+    return create_model("resnet_cifar_nano", num_classes=10)
 
 
 def _batches(size: int = 16):

@@ -52,13 +52,13 @@ def test_modes_are_restored_even_after_an_error():
 def test_input_size_reads_the_model_or_falls_back():
     assert input_size(create_model("vit_cifar_nano")) == (32, 32)
     assert input_size(create_model("vit_tiny_patch16_224")) == (224, 224)
-    assert input_size(create_model("resnet_cifar_tiny")) == (32, 32)  # any size: the default
+    assert input_size(create_model("resnet_cifar_nano")) == (32, 32)  # any size: the default
     twin = timm.create_model("vit_tiny_patch16_224", pretrained=False, img_size=48, patch_size=8)
     assert input_size(twin) == (48, 48)  # timm stores a pair
 
 
 def test_speeds_are_positive_and_modes_sensible():
-    model = create_model("resnet_cifar_tiny").train()
+    model = create_model("resnet_cifar_nano").train()
     assert forward_ms(model, batch=4, repeats=1) > 0
     attention = create_model("vit_cifar_nano").blocks[0].attn
     assert forward_ms(attention, inputs=torch.randn(2, 65, 64), repeats=1) > 0

@@ -75,7 +75,7 @@ def _run(tmp_path, epochs_done=None):
         seed=0,
     )
     torch.manual_seed(0)
-    model = create_model("resnet_cifar_tiny")
+    model = create_model("resnet_cifar_nano")
 
     def stop(model, record):
         if epochs_done is not None and record["epoch"] == epochs_done + 1:

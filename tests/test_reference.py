@@ -12,7 +12,7 @@ from course_lib.train import CheckpointError, Recipe, evaluate
 
 @pytest.fixture()
 def tiny_reference(tmp_path, monkeypatch):
-    recipe = Recipe("resnet_cifar_tiny", epochs=1, per_class=20, batch_size=50, lr=2e-3)
+    recipe = Recipe("resnet_cifar_nano", epochs=1, per_class=20, batch_size=50, lr=2e-3)
     monkeypatch.setitem(reference.REFERENCE_RECIPES, "tiny", {"cpu": recipe, "gpu": recipe})
     data = load_dataset("shapes", n_train=400, n_test=100, seed=0)
     info = reference.train_reference("tiny", device="cpu", folder=tmp_path, data=data)
@@ -26,7 +26,7 @@ def test_export_writes_fp16_weights_and_a_record(tiny_reference):
     assert saved == info
     assert saved["sha256"] == reference.sha256_of(weights)
     assert saved["dataset"] == "shapes" and saved["test_images"] == 100
-    assert saved["recipe"]["model"] == "resnet_cifar_tiny" and saved["recipe_kind"] == "cpu"
+    assert saved["recipe"]["model"] == "resnet_cifar_nano" and saved["recipe_kind"] == "cpu"
     state = torch.load(weights, weights_only=True)["state_dict"]
     assert all(v.dtype == torch.float16 for v in state.values() if v.is_floating_point())
 
@@ -38,13 +38,13 @@ def test_load_gives_the_recorded_accuracy(tiny_reference):
     _, test_loader = make_loaders(data, batch_size=256)
     # the record scores the weights as saved (fp16), so the loaded model scores exactly that
     assert evaluate(ref.model, test_loader, "cpu")["acc"] == info["test_acc"]
-    assert "resnet_cifar_tiny" in ref.describe() and "test accuracy" in ref.describe()
+    assert "resnet_cifar_nano" in ref.describe() and "test accuracy" in ref.describe()
 
 
 def test_the_initial_weights_are_rebuilt_from_the_record(tmp_path, monkeypatch):
     # with a learning rate of 0 training changes no weight, so the exported model is the
     # initial one, which initial_model() must rebuild
-    frozen = Recipe("resnet_cifar_tiny", epochs=1, per_class=10, batch_size=50, lr=0.0)
+    frozen = Recipe("resnet_cifar_nano", epochs=1, per_class=10, batch_size=50, lr=0.0)
     monkeypatch.setitem(reference.REFERENCE_RECIPES, "frozen", {"cpu": frozen, "gpu": frozen})
     data = load_dataset("shapes", n_train=200, n_test=50, seed=0)
     reference.train_reference("frozen", device="cpu", folder=tmp_path, data=data, seed=7)
@@ -92,7 +92,7 @@ def test_committed_reference_loads_and_reaches_its_accuracy(name, cifar10_data):
 
 
 def test_an_upstream_reference_is_trained_and_recorded_on_its_classes(tmp_path, monkeypatch):
-    recipe = Recipe("resnet_cifar_tiny", epochs=1, per_class=10, batch_size=20, lr=2e-3)
+    recipe = Recipe("resnet_cifar_nano", epochs=1, per_class=10, batch_size=20, lr=2e-3)
     monkeypatch.setitem(reference.REFERENCE_RECIPES, "part", {"cpu": recipe, "gpu": recipe})
     monkeypatch.setitem(reference.REFERENCE_CLASSES, "part", (4, 1, 7))
     data = load_dataset("shapes", n_train=300, n_test=60, seed=0)

@@ -33,7 +33,7 @@ def test_models_record_every_constructor_argument():
     assert args["mlp_ratio"] == 4.0  # defaults are recorded too
     rebuilt = build_from_config(config)
     assert type(rebuilt) is type(model) and rebuilt.init_args == model.init_args
-    resnet = model_config(create_model("resnet_cifar_tiny"))
+    resnet = model_config(create_model("resnet_cifar_nano"))
     assert resnet["args"]["widths"] == (16, 32, 64)
     assert model_config(torch.nn.Linear(2, 2)) is None
     with pytest.raises(ValueError, match="not a course_lib.models class"):
@@ -66,21 +66,21 @@ def test_load_model_explains_a_checkpoint_without_a_configuration(tmp_path, load
 
 
 def test_resume_with_other_settings_is_refused(tmp_path, loader):
-    quiet_fit(create_model("resnet_cifar_tiny"), loader, checkpoint_dir=tmp_path, lr=1e-3)
+    quiet_fit(create_model("resnet_cifar_nano"), loader, checkpoint_dir=tmp_path, lr=1e-3)
     with pytest.raises(CheckpointError, match=r"other settings \(lr: checkpoint 0.001, now 0.002"):
         quiet_fit(
-            create_model("resnet_cifar_tiny"), loader, checkpoint_dir=tmp_path, lr=2e-3, resume=True
+            create_model("resnet_cifar_nano"), loader, checkpoint_dir=tmp_path, lr=2e-3, resume=True
         )
     with pytest.raises(CheckpointError, match=r"model: checkpoint .*'widths': \(16, 32, 64\)"):
         quiet_fit(
-            create_model("resnet_cifar_tiny", widths=(16, 32, 32)),
+            create_model("resnet_cifar_nano", widths=(16, 32, 32)),
             loader,
             checkpoint_dir=tmp_path,
             lr=1e-3,
             resume=True,
         )
     quiet_fit(
-        create_model("resnet_cifar_tiny"), loader, checkpoint_dir=tmp_path, lr=1e-3, resume=True
+        create_model("resnet_cifar_nano"), loader, checkpoint_dir=tmp_path, lr=1e-3, resume=True
     )  # the same settings: resumes (here: nothing left to do)
 
 
@@ -123,8 +123,8 @@ def test_resume_with_another_batch_size_is_refused(tmp_path):
             seed=0,
         )
 
-    quiet_fit(create_model("resnet_cifar_tiny"), loader(16), checkpoint_dir=tmp_path)
+    quiet_fit(create_model("resnet_cifar_nano"), loader(16), checkpoint_dir=tmp_path)
     with pytest.raises(CheckpointError, match="batch_size: checkpoint 16, now 32"):
         quiet_fit(
-            create_model("resnet_cifar_tiny"), loader(32), checkpoint_dir=tmp_path, resume=True
+            create_model("resnet_cifar_nano"), loader(32), checkpoint_dir=tmp_path, resume=True
         )

@@ -51,7 +51,7 @@ def test_vit_maps_are_the_patch_tokens_on_their_grid():
 
 
 def test_resnet_maps_are_the_basic_block_outputs():
-    model = create_model("resnet_cifar_tiny")
+    model = create_model("resnet_cifar_nano")
     maps = feature_maps(model, _images(), include_embedding=True)
     shapes = [(2, 16, 32, 32), (2, 16, 32, 32), (2, 32, 16, 16), (2, 64, 8, 8)]
     assert [tuple(m.shape) for m in maps] == shapes
@@ -132,7 +132,7 @@ def test_bands_must_be_ordered_and_hold_a_frequency():
 
 def test_accuracy_under_band_noise():
     x, labels = _images(12), torch.arange(12) % 10
-    model = create_model("resnet_cifar_tiny").eval()
+    model = create_model("resnet_cifar_nano").eval()
     with torch.no_grad():
         clean = (model(x).argmax(dim=-1) == labels).float().mean().item()
     bands = [(0.0, 0.5), (0.5, 1.5)]

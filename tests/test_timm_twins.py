@@ -71,12 +71,12 @@ def test_every_transformer_family_has_a_twin_at_every_cifar_size():
 def test_catalogue_names_families_and_patterns():
     assert list_models("vit_cifar_*") == ["vit_cifar_mini", "vit_cifar_nano", "vit_cifar_tiny"]
     assert list_models(family="resnet") == [
-        "resnet_cifar",
-        "resnet_cifar_small",
+        "resnet_cifar_mini",
+        "resnet_cifar_nano",
         "resnet_cifar_tiny",
     ]
     assert find_model("deit", "nano") == "deit_cifar_nano_distilled"
-    assert find_model("resnet", "mini") == "resnet_cifar_small"
+    assert find_model("resnet", "mini") == "resnet_cifar_mini"
     entry = model_entry("convit_cifar_nano")
     assert (entry.family, entry.size, entry.timm_name) == ("convit", "nano", "convit_tiny")
     assert entry.timm_args["embed_dim"] == 16  # timm counts ConViT's width per head
@@ -87,7 +87,7 @@ def test_catalogue_names_families_and_patterns():
 
 def test_catalogue_errors_name_what_exists():
     with pytest.raises(KeyError, match="has no timm twin.*Models with one: cait_cifar_mini"):
-        create_timm_twin("resnet_cifar_tiny")
+        create_timm_twin("resnet_cifar_nano")
     with pytest.raises(KeyError, match="Expected one 'vit' model of size 'huge'.*CIFAR sizes"):
         find_model("vit", "huge")
     with pytest.raises(KeyError, match="Did you mean 'vit_cifar_nano'"):

@@ -64,7 +64,7 @@ class DropoutNet(nn.Module):
 def test_overfits_a_tiny_batch(shapes):
     x, y = shapes
     torch.manual_seed(0)
-    model = create_model("resnet_cifar_tiny")
+    model = create_model("resnet_cifar_nano")
     batches = make_loader(x[:32], y[:32], batch_size=32, shuffle=False)
     history = quiet_fit(
         model,
@@ -229,7 +229,7 @@ def test_corrupt_checkpoint_is_a_clear_error(tmp_path, shapes):
 def test_checkpoint_from_another_architecture(tmp_path, shapes):
     x, y = shapes
     quiet_fit(
-        create_model("resnet_cifar_tiny"),
+        create_model("resnet_cifar_nano"),
         make_loader(x, y),
         epochs=1,
         checkpoint_dir=tmp_path,
@@ -259,7 +259,7 @@ class RecordingDistillation(ClassificationLoss):
 def test_distillation_hook_passes_teacher_outputs(shapes):
     x, y = shapes
     criterion = RecordingDistillation()
-    teacher = create_model("resnet_cifar_tiny")
+    teacher = create_model("resnet_cifar_nano")
     quiet_fit(
         DropoutNet(),
         make_loader(x, y),

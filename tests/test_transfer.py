@@ -52,7 +52,7 @@ def test_transfer_copies_the_body_and_keeps_the_new_head():
 
 @pytest.mark.parametrize(
     ("target", "overrides", "named"),
-    [("resnet_cifar_tiny", {}, "resnet_cifar_tiny"), ("vit_cifar_nano", {"depth": 2}, "depth=2")],
+    [("resnet_cifar_nano", {}, "resnet_cifar_nano"), ("vit_cifar_nano", {"depth": 2}, "depth=2")],
 )
 def test_transfer_between_other_architectures_names_both(target, overrides, named):
     upstream = create_model("vit_cifar_nano", num_classes=6)

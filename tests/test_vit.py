@@ -43,7 +43,7 @@ def test_wrong_channel_count_says_how_to_fix():
 
 def test_state_dict_of_another_architecture_lists_keys():
     model = create_model("vit_cifar_nano")
-    resnet = create_model("resnet_cifar_tiny")
+    resnet = create_model("resnet_cifar_nano")
     with pytest.raises(ValueError, match=r"(?s)missing: cls_token, pos_embed.*unexpected: stem\.0"):
         model.load_state_dict(resnet.state_dict())
     wider = create_model("vit_cifar_mini")

@@ -98,14 +98,14 @@ class AlterNetCifar(CourseModel):
 
 @register_model(family="alternet", size="nano")
 def alternet_cifar_nano(**overrides) -> AlterNetCifar:
-    """``resnet_cifar_tiny``'s stages (widths 16/32/64, one block each), then one MSA block of
+    """``resnet_cifar_nano``'s stages (widths 16/32/64, one block each), then one MSA block of
     width 64 with 2 heads on the 8x8 map (about 0.13M parameters): the cpu hybrid."""
     return AlterNetCifar(**{"widths": (16, 32, 64), "depths": (1, 1, 1), **overrides})
 
 
 @register_model(family="alternet", size="tiny")
 def alternet_cifar_tiny(**overrides) -> AlterNetCifar:
-    """``resnet_cifar``'s widths (64/128/256) with two, two and one convolutional blocks, then
+    """``resnet_cifar_tiny``'s widths (64/128/256) with two, two and one convolutional blocks, then
     one MSA block of width 256 with 4 heads (about 2.4M parameters): the gpu hybrid."""
     defaults = {"widths": (64, 128, 256), "depths": (2, 2, 1), "num_heads": 4}
     return AlterNetCifar(**{**defaults, **overrides})

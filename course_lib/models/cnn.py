@@ -70,18 +70,18 @@ class ResNetCifar(CourseModel):
 
 
 @register_model(family="resnet", size="nano")
-def resnet_cifar_tiny(**overrides) -> ResNetCifar:
+def resnet_cifar_nano(**overrides) -> ResNetCifar:
     """Widths 16/32/64, one block per stage (about 0.08M parameters): smoke tests."""
     return ResNetCifar(**{"widths": (16, 32, 64), "depths": (1, 1, 1), **overrides})
 
 
 @register_model(family="resnet", size="mini")
-def resnet_cifar_small(**overrides) -> ResNetCifar:
+def resnet_cifar_mini(**overrides) -> ResNetCifar:
     """Widths 32/64/128, one block per stage (about 0.3M parameters): the CPU baseline."""
     return ResNetCifar(**{"widths": (32, 64, 128), "depths": (1, 1, 1), **overrides})
 
 
 @register_model(family="resnet", size="tiny")
-def resnet_cifar(**overrides) -> ResNetCifar:
+def resnet_cifar_tiny(**overrides) -> ResNetCifar:
     """Widths 64/128/256, two blocks per stage (about 2.8M parameters): GPU baseline, teacher."""
     return ResNetCifar(**{"widths": (64, 128, 256), "depths": (2, 2, 2), **overrides})

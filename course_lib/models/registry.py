@@ -1,4 +1,4 @@
-"""The course's model catalogue: ``create_model("resnet_cifar_small", num_classes=10)``.
+"""The course's model catalogue: ``create_model("resnet_cifar_mini", num_classes=10)``.
 
 Each model file registers its named configurations with :func:`register_model`. The name is the
 builder function's name (as in timm); the entry also records the family, the size on the
