@@ -16,9 +16,7 @@ def test_one_naming_ladder_across_families():
         for name in list_models("*_cifar_*", family=family):
             size = model_entry(name).size
             assert f"_cifar_{size}" in name, (name, size)
-            sized[CIFAR_SIZES.index(size)] = sum(
-                p.numel() for p in create_model(name).parameters()
-            )
+            sized[CIFAR_SIZES.index(size)] = sum(p.numel() for p in create_model(name).parameters())
         counts = [sized[i] for i in sorted(sized)]
         assert counts == sorted(counts), (family, counts)
 
@@ -45,6 +43,14 @@ def test_unknown_model_name_suggests_close_names():
         r"'resnet_cifar_mini'.*Available models",
     ):
         create_model("resnet_cifar_mnni")
+
+
+@pytest.mark.parametrize(
+    "old, new", [("resnet_cifar_small", "resnet_cifar_mini"), ("resnet_cifar", "resnet_cifar_tiny")]
+)
+def test_an_old_name_says_what_it_is_called_now(old, new):
+    with pytest.raises(KeyError, match=f"It was renamed to '{new}'"):
+        create_model(old)
 
 
 def test_bad_override_names_the_model():

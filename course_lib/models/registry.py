@@ -56,6 +56,11 @@ class ModelEntry:
 
 _ENTRIES: dict[str, ModelEntry] = {}
 
+#: Old names that no longer exist, and what they are called now. (``resnet_cifar_tiny`` was the
+#: smallest ResNet and is now the largest: a checkpoint saved under the old name fails its strict
+#: load with the shapes that differ.)
+RENAMED = {"resnet_cifar_small": "resnet_cifar_mini", "resnet_cifar": "resnet_cifar_tiny"}
+
 
 def register_model(
     *,
@@ -113,6 +118,8 @@ def model_entry(name: str) -> ModelEntry:
     if name not in entries:
         close = difflib.get_close_matches(name, entries, n=3, cutoff=0.5)
         hint = f" Did you mean {', '.join(map(repr, close))}?" if close else ""
+        if name in RENAMED:
+            hint = f" It was renamed to {RENAMED[name]!r} (one size ladder for every family)."
         raise KeyError(
             f"Unknown model {name!r}.{hint} Available models: {', '.join(sorted(entries))}."
         )
