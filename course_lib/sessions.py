@@ -12,7 +12,8 @@ Placeholders:
 - ``{{claims}}``: the notebook's closing claims table as a Markdown table;
 - ``{{claim:ID}}``: one claim, e.g. "**shown**: +7.8 vs noise 1.5 points";
 - ``{{line:REGEX}}``: the first line of the notebook's printed output matching ``REGEX``;
-- ``{{wall}}``: the committed run's wall time and profile, e.g. "9.0 min (profile cpu)".
+- ``{{wall}}``: the committed run's wall time and profile, e.g. "9.0 min (profile cpu)";
+- ``{{knobs}}``: the notebook's knob cells (:mod:`course_lib.knobs`) as a Markdown list.
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
+from course_lib.knobs import knob_cells, knobs_markdown
 from course_lib.run import course_notebooks, output_text
 
 REPO = Path(__file__).resolve().parents[1]
@@ -130,6 +132,8 @@ def render(template: str, notebook: Path, name: str = "template") -> str:
             minutes = float(found["seconds"]) / 60
             when = f"{minutes:.1f} min" if minutes >= 1 else f"{float(found['seconds']):.0f} s"
             return f"{when} (profile {found['profile']})"
+        if kind == "knobs":
+            return knobs_markdown(knob_cells(notebook))
         raise SessionError(f"{name}: unknown placeholder {match.group(0)!r}.")
 
     return PLACEHOLDER.sub(fill, template)

@@ -41,6 +41,20 @@ def test_placeholders_are_filled_from_the_printed_outputs(tmp_path):
     assert sessions.render("{{claim:09.abs}}", notebook).endswith("\\|eigenvalue\\|")
 
 
+def test_the_knobs_placeholder_lists_the_knob_cells(tmp_path):
+    notebook = tmp_path / "09_convit.ipynb"
+    _notebook(notebook, CLAIMS)
+    assert sessions.render("{{knobs}}", notebook) == "_This notebook has no knob cell yet._"
+    cells = json.loads(notebook.read_text())["cells"]
+    knob = "# KNOB: try 0.1 or 5.\nALPHA = 1.0\ntrain(ALPHA)\n"
+    cells.append({"cell_type": "markdown", "source": "## 3. Locality"})
+    cells.append({"cell_type": "code", "metadata": {"tags": ["knob"]}, "source": knob})
+    notebook.write_text(json.dumps({"cells": cells}))
+    assert sessions.render("{{knobs}}", notebook) == (
+        "- `ALPHA = 1.0` (section *3. Locality*): try 0.1 or 5."
+    )
+
+
 @pytest.mark.parametrize(
     "template, named",
     [("{{claim:09.gone}}", "09.gone"), ("{{line:^nothing}}", "nothing"), ("{{nope}}", "nope")],
