@@ -98,6 +98,9 @@ def knobs_markdown(knobs: list[Knob]) -> str:
     items = []
     for knob in knobs:
         settings = ", ".join(f"`{name} = {value}`" for name, value in knob.settings)
-        took = "" if knob.seconds is None else f" (the committed run's cell: {knob.seconds:.0f} s)"
+        took = ""
+        if knob.seconds is not None:
+            seconds = "under 1 s" if knob.seconds < 1 else f"{knob.seconds:.0f} s"
+            took = f" (the committed run's cell: {seconds})"
         items.append(f"- {settings} (section *{knob.section}*): {knob.description}{took}")
     return "\n".join(items)

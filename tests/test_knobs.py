@@ -1,6 +1,7 @@
 """Knob cells: the form course_lib.knobs reads, and the committed notebooks' knobs run in under a
 minute."""
 
+import dataclasses
 import json
 
 import pytest
@@ -66,6 +67,8 @@ def test_knob_cells_are_found_by_tag_with_their_section_and_duration(tmp_path):
     )
     assert text.endswith("(the committed run's cell: 12 s)")
     assert knobs_markdown([]) == "_This notebook has no knob cell yet._"
+    quick = dataclasses.replace(found, seconds=0.2)
+    assert knobs_markdown([quick]).endswith("(the committed run's cell: under 1 s)")
     knob["source"] = "print('no comment')\n"
     _write(notebook, [heading, knob])
     with pytest.raises(KnobError, match=r"09_x.ipynb, section '4. The gate'"):
