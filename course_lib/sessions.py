@@ -25,7 +25,7 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
-from course_lib.knobs import knob_cells, knobs_markdown
+from course_lib.knobs import KnobError, knob_cells, knobs_markdown
 from course_lib.run import course_notebooks, output_text
 
 REPO = Path(__file__).resolve().parents[1]
@@ -133,7 +133,10 @@ def render(template: str, notebook: Path, name: str = "template") -> str:
             when = f"{minutes:.1f} min" if minutes >= 1 else f"{float(found['seconds']):.0f} s"
             return f"{when} (profile {found['profile']})"
         if kind == "knobs":
-            return knobs_markdown(knob_cells(notebook))
+            try:
+                return knobs_markdown(knob_cells(notebook))
+            except KnobError as error:
+                raise SessionError(f"{name}: {{{{knobs}}}}: {error}") from None
         raise SessionError(f"{name}: unknown placeholder {match.group(0)!r}.")
 
     return PLACEHOLDER.sub(fill, template)

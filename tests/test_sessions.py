@@ -53,6 +53,10 @@ def test_the_knobs_placeholder_lists_the_knob_cells(tmp_path):
     assert sessions.render("{{knobs}}", notebook) == (
         "- `ALPHA = 1.0` (section *3. Locality*): try 0.1 or 5."
     )
+    cells[-1]["source"] = "ALPHA = 1.0\n"  # tagged, but without its '# KNOB:' comment
+    notebook.write_text(json.dumps({"cells": cells}))
+    with pytest.raises(sessions.SessionError, match=r"09.md: \{\{knobs\}\}: .*# KNOB:"):
+        sessions.render("{{knobs}}", notebook, "09.md")
 
 
 @pytest.mark.parametrize(
