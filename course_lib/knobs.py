@@ -74,7 +74,11 @@ def parse_knob_cell(source: str, section: str = "", seconds: float | None = None
 def knob_cells(notebook: Path) -> list[Knob]:
     """Every knob cell of ``notebook``, in order, with the section it sits in and its duration in
     the saved run."""
-    cells = json.loads(Path(notebook).read_text())["cells"]
+    return knobs_in(json.loads(Path(notebook).read_text())["cells"], Path(notebook).name)
+
+
+def knobs_in(cells: list[dict], name: str) -> list[Knob]:
+    """:func:`knob_cells` of a notebook already read: its JSON ``cells``; ``name`` for errors."""
     knobs, section = [], ""
     for cell in cells:
         source = _source(cell)
@@ -87,7 +91,7 @@ def knob_cells(notebook: Path) -> list[Knob]:
             try:
                 knobs.append(parse_knob_cell(source, section, duration))
             except KnobError as error:
-                raise KnobError(f"{Path(notebook).name}, section {section!r}: {error}") from None
+                raise KnobError(f"{name}, section {section!r}: {error}") from None
     return knobs
 
 

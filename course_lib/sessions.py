@@ -25,7 +25,7 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
-from course_lib.knobs import KnobError, knob_cells, knobs_markdown
+from course_lib.knobs import KnobError, knobs_in, knobs_markdown
 from course_lib.run import course_notebooks, output_text
 
 REPO = Path(__file__).resolve().parents[1]
@@ -69,7 +69,10 @@ def _cell(text: str) -> str:
 def output_lines(notebook: Path) -> list[str]:
     """Every line the notebook printed (its cells' outputs as :func:`course_lib.run.output_text`
     reads them), in cell order."""
-    cells = json.loads(Path(notebook).read_text())["cells"]
+    return _printed_lines(json.loads(Path(notebook).read_text())["cells"])
+
+
+def _printed_lines(cells: list[dict]) -> list[str]:
     return [
         line for cell in cells for text in output_text(cell).values() for line in text.splitlines()
     ]
@@ -77,7 +80,10 @@ def output_lines(notebook: Path) -> list[str]:
 
 def committed_claims(notebook: Path) -> list[ClaimLine]:
     """The claims of the notebook's closing table (the last "Claims tested" block it printed)."""
-    lines = output_lines(notebook)
+    return _closing_claims(output_lines(notebook))
+
+
+def _closing_claims(lines: list[str]) -> list[ClaimLine]:
     starts = [i for i, line in enumerate(lines) if line.startswith("Claims tested in this run")]
     if not starts:
         return []
@@ -103,8 +109,9 @@ def _claims_table(claims: list[ClaimLine]) -> str:
 def render(template: str, notebook: Path, name: str = "template") -> str:
     """``template`` with its placeholders filled from ``notebook``'s committed outputs. Raises
     :class:`SessionError` naming the placeholder when the outputs lack what it asks for."""
-    lines = output_lines(notebook)
-    claims = {c.id: c for c in committed_claims(notebook)}
+    cells = json.loads(Path(notebook).read_text())["cells"]  # read once for every placeholder
+    lines = _printed_lines(cells)
+    claims = {c.id: c for c in _closing_claims(lines)}
 
     def fill(match: re.Match[str]) -> str:
         kind, argument = match.group(1), match.group(2)
@@ -134,7 +141,7 @@ def render(template: str, notebook: Path, name: str = "template") -> str:
             return f"{when} (profile {found['profile']})"
         if kind == "knobs":
             try:
-                return knobs_markdown(knob_cells(notebook))
+                return knobs_markdown(knobs_in(cells, Path(notebook).name))
             except KnobError as error:
                 raise SessionError(f"{name}: {{{{knobs}}}}: {error}") from None
         raise SessionError(f"{name}: unknown placeholder {match.group(0)!r}.")
