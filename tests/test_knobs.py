@@ -75,15 +75,10 @@ def test_knob_cells_are_found_by_tag_with_their_section_and_duration(tmp_path):
         knob_cells(notebook)
 
 
-#: Notebooks that have their knob cells (issue 19 adds them notebook by notebook).
-WITH_KNOBS = {"01", "02", "03", "07", "08", "09"}
-
-
 @pytest.mark.parametrize("notebook", course_notebooks(REPO / "notebooks"), ids=lambda p: p.stem)
-def test_committed_knob_cells_ran_in_under_a_minute(notebook):
+def test_every_notebook_has_one_or_two_knobs_that_ran_in_under_a_minute(notebook):
     knobs = knob_cells(notebook)
-    if notebook.name.split("_", 1)[0] in WITH_KNOBS:
-        assert 1 <= len(knobs) <= 2, f"{notebook.name}: one or two knob cells, found {len(knobs)}"
+    assert 1 <= len(knobs) <= 2, f"{notebook.name}: one or two knob cells, found {len(knobs)}"
     for knob in knobs:
         assert knob.seconds is not None, f"{notebook.name}: a knob cell was not executed"
         assert knob.seconds < KNOB_SECONDS, (
